@@ -1,0 +1,40 @@
+"""Image helpers: small thumbnails made with Pillow, download names and types."""
+
+from __future__ import annotations
+
+import io
+
+from django.utils.text import slugify
+from PIL import Image
+
+Image.MAX_IMAGE_PIXELS = 64_000_000  # a 2x2 grid at 4096 px is 16 Mpx; refuse bombs
+THUMB_PX = 384
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+}
+
+
+def thumbnail(data: bytes) -> bytes:
+    """A WebP of at most THUMB_PX on the long side. Raises ValueError for anything that is
+    not a PNG, JPEG, WebP or GIF picture."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP", "GIF"]) as image:
+            image.draft("RGB", (THUMB_PX, THUMB_PX))
+            picture = image.convert("RGB")
+    except (OSError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise ValueError("not a picture Pillow can read") from exc
+    picture.thumbnail((THUMB_PX, THUMB_PX))
+    out = io.BytesIO()
+    picture.save(out, "WEBP", quality=78, method=4)
+    return out.getvalue()
+
+
+def download_name(prompt: str, task_id: str, content_type: str) -> str:
+    """<prompt-slug>_<id>.<ext>, readable and safe on every file system."""
+    slug = slugify(prompt, allow_unicode=True)[:60].strip("-") or "midjourney"
+    return f"{slug}_{task_id}.{EXTENSIONS.get(content_type, 'bin')}"

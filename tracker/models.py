@@ -1,0 +1,196 @@
+"""What mjdash stores: upstream connections and the tasks each user tracks on them."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+FINISHED_STATUSES = {"SUCCESS", "FAILURE", "CANCEL"}
+PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+
+
+class AuthStyle(models.TextChoices):
+    BEARER = "bearer", "Authorization: Bearer <token>"
+    RAW = "raw", "Authorization: <token> (no Bearer)"
+    MJ_API_SECRET = "mj-api-secret", "mj-api-secret: <token>"
+
+
+class UpstreamConnection(models.Model):
+    """One gateway + token. Users who enter the same pair share the row, and so share one
+    refresh per interval: new-api scopes tasks by the token's user, so the answers are theirs
+    alike, while different tokens never share cached state."""
+
+    base_url = models.URLField(max_length=500)
+    token = models.CharField(max_length=500, blank=True)
+    auth_style = models.CharField(max_length=20, choices=AuthStyle, default=AuthStyle.BEARER)
+    fingerprint = models.CharField(max_length=64, unique=True, editable=False)
+    # The refresh claim: only the request whose conditional UPDATE moves this forward asks
+    # upstream; everyone else renders what is stored.
+    refresh_due_at = models.DateTimeField(null=True, blank=True)
+    last_refreshed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.base_url} ({self.masked_token})"
+
+    @staticmethod
+    def make_fingerprint(base_url: str, token: str, auth_style: str) -> str:
+        raw = f"{base_url.rstrip('/')}\n{auth_style}\n{token}".encode()
+        return hashlib.sha256(raw).hexdigest()
+
+    @classmethod
+    def for_values(cls, base_url: str, token: str, auth_style: str) -> UpstreamConnection:
+        base_url = base_url.strip().rstrip("/")
+        fingerprint = cls.make_fingerprint(base_url, token, auth_style)
+        connection, _ = cls.objects.get_or_create(
+            fingerprint=fingerprint,
+            defaults={"base_url": base_url, "token": token, "auth_style": auth_style},
+        )
+        return connection
+
+    @classmethod
+    def site_default(cls) -> UpstreamConnection:
+        return cls.for_values(
+            settings.MJDASH_UPSTREAM_URL,
+            settings.MJDASH_UPSTREAM_TOKEN,
+            settings.MJDASH_UPSTREAM_AUTH,
+        )
+
+    @property
+    def masked_token(self) -> str:
+        if not self.token:
+            return "no token"
+        return "…" + self.token[-4:] if len(self.token) > 8 else "…" + "•" * 4
+
+
+class Profile(models.Model):
+    """A user's own choices; `connection` null means the site default upstream."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    connection = models.ForeignKey(
+        UpstreamConnection, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"
+
+
+def connection_for(user) -> UpstreamConnection:
+    """The upstream this user's new tasks go to."""
+    profile = Profile.objects.filter(user=user).select_related("connection").first()
+    if profile and profile.connection:
+        return profile.connection
+    return UpstreamConnection.site_default()
+
+
+class TrackedTaskQuerySet(models.QuerySet):
+    def unfinished(self) -> TrackedTaskQuerySet:
+        return self.exclude(status__in=FINISHED_STATUSES).filter(missing_upstream=False)
+
+    def finished_images(self) -> TrackedTaskQuerySet:
+        return self.filter(status="SUCCESS").exclude(image_url="")
+
+
+class TrackedTask(models.Model):
+    """One row per user per upstream task id: the last state the upstream reported."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    connection = models.ForeignKey(UpstreamConnection, on_delete=models.PROTECT)
+    task_id = models.CharField(max_length=64)
+
+    status = models.CharField(max_length=32, blank=True)
+    progress = models.CharField(max_length=32, blank=True)
+    action = models.CharField(max_length=32, blank=True)
+    prompt = models.TextField(blank=True)
+    prompt_en = models.TextField(blank=True)
+    description = models.TextField(blank=True)
+    state = models.TextField(blank=True)
+    fail_reason = models.TextField(blank=True)
+    image_url = models.URLField(max_length=1000, blank=True)
+    image_urls = models.JSONField(default=list, blank=True)
+    video_url = models.URLField(max_length=1000, blank=True)
+    buttons = models.JSONField(default=list, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+
+    missing_upstream = models.BooleanField(default=False)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    objects = TrackedTaskQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "task_id"], name="one_row_per_user_task")
+        ]
+        indexes = [
+            models.Index(fields=["user", "-added_at"]),
+            models.Index(fields=["connection", "status"]),
+        ]
+        ordering = ["-added_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} ({self.status or 'queued'})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES or self.missing_upstream
+
+    @property
+    def percent(self) -> int:
+        """0-100 from whatever progress text upstream sent; SUCCESS is always 100."""
+        if self.status == "SUCCESS":
+            return 100
+        match = PERCENT.search(self.progress or "")
+        return min(100, int(float(match.group(1)))) if match else 0
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at and self.finished_at >= self.started_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def has_image(self) -> bool:
+        return bool(self.image_url)
+
+    @property
+    def final_prompt(self) -> str:
+        value = (self.properties or {}).get("finalPrompt", "")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def status_label(self) -> str:
+        if self.missing_upstream:
+            return "Not found upstream"
+        return STATUS_LABELS.get(self.status, self.status.replace("_", " ").title())
+
+    @property
+    def status_key(self) -> str:
+        """A CSS-friendly name for the badge colour."""
+        if self.missing_upstream:
+            return "missing"
+        return (self.status or "queued").lower().replace("_", "-")
+
+
+STATUS_LABELS = {
+    "": "Queued at gateway",
+    "NOT_START": "Not started",
+    "SUBMITTED": "Submitted",
+    "IN_PROGRESS": "In progress",
+    "MODAL": "Needs input",
+    "SUCCESS": "Done",
+    "FAILURE": "Failed",
+    "CANCEL": "Cancelled",
+}

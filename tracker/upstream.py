@@ -1,0 +1,484 @@
+"""The only code that speaks HTTP to a Midjourney-proxy gateway.
+
+Every call goes through one `Client`; every failure comes out as one `UpstreamError` with a
+short human message and a `permanent` flag (retrying will not help). Upstream JSON is parsed
+here, at the boundary, into typed objects; nothing past this module sees a raw response.
+See ../shared/upstream-api.md for the shapes and quirks handled below (E1-E28).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+USER_AGENT = "mjdash/0.1 (+https://github.com/mjdash)"
+MAX_JSON_BYTES = 32 * 1024 * 1024
+# How far along a status is, for merging duplicate rows (E15): keep the most advanced one.
+STATUS_RANK = {"": 0, "NOT_START": 1, "SUBMITTED": 2, "MODAL": 3, "IN_PROGRESS": 3}
+FINAL_RANK = 5
+PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+REQUEST_ID = re.compile(r"\s*\(request id: [^)]*\)\s*$")
+
+
+class UpstreamError(Exception):
+    """A call to the gateway failed. `message` is fit to show a person; `permanent` means the
+    same call will fail again until someone changes something (token, URL, task)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TaskNotFound(UpstreamError):
+    """The gateway does not know this id (or it belongs to another gateway user)."""
+
+    def __init__(self) -> None:
+        super().__init__("The gateway does not know this task ID.", permanent=True)
+
+
+@dataclass(frozen=True)
+class Button:
+    custom_id: str
+    emoji: str
+    label: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"customId": self.custom_id, "emoji": self.emoji, "label": self.label}
+
+
+@dataclass(frozen=True)
+class UpstreamTask:
+    id: str
+    status: str = ""
+    progress: str = ""
+    action: str = ""
+    prompt: str = ""
+    prompt_en: str = ""
+    description: str = ""
+    state: str = ""
+    fail_reason: str = ""
+    image_url: str = ""
+    image_urls: tuple[str, ...] = ()
+    video_url: str = ""
+    buttons: tuple[Button, ...] = ()
+    properties: dict[str, Any] = field(default_factory=dict)
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Any) -> UpstreamTask:
+        """Accept every known shape: Go zero values or nulls, absent keys, enum strings,
+        imageUrls as strings or {url} objects. Reject only what cannot be a task."""
+        if not isinstance(data, dict) or not _text(data.get("id")):
+            raise UpstreamError("The gateway sent a task without an id.")
+        properties = data.get("properties")
+        return cls(
+            id=_text(data.get("id")),
+            status=_text(data.get("status")).upper(),
+            progress=_text(data.get("progress")),
+            action=_text(data.get("action")).upper(),
+            prompt=_text(data.get("prompt")),
+            prompt_en=_text(data.get("promptEn")),
+            description=_text(data.get("description")),
+            state=_text(data.get("state")),
+            fail_reason=_text(data.get("failReason")),
+            image_url=_url(data.get("imageUrl")),
+            image_urls=_urls(data.get("imageUrls")),
+            video_url=_url(data.get("videoUrl")),
+            buttons=_buttons(data.get("buttons")),
+            properties=properties if isinstance(properties, dict) else {},
+            submitted_at=_millis(data.get("submitTime")),
+            started_at=_millis(data.get("startTime")),
+            finished_at=_millis(data.get("finishTime")),
+            raw=data,
+        )
+
+    @property
+    def rank(self) -> tuple[int, float]:
+        match = PERCENT.search(self.progress)
+        percent = float(match.group(1)) if match else 0.0
+        return STATUS_RANK.get(self.status, FINAL_RANK), percent
+
+
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value)
+
+
+def _url(value: Any) -> str:
+    text = _text(value).strip()
+    return text if text.startswith(("http://", "https://")) else ""
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    found = []
+    for item in value:
+        url = _url(item.get("url") if isinstance(item, dict) else item)
+        if url:
+            found.append(url)
+    return tuple(found)
+
+
+def _buttons(value: Any) -> tuple[Button, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        Button(_text(b.get("customId")), _text(b.get("emoji")), _text(b.get("label")))
+        for b in value
+        if isinstance(b, dict)
+    )
+
+
+def _millis(value: Any) -> datetime | None:
+    try:
+        millis = int(value or 0)
+    except (TypeError, ValueError):
+        return None
+    if millis <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def merge_duplicates(tasks: list[UpstreamTask]) -> list[UpstreamTask]:
+    """One task per id, the most advanced state winning (new-api can list an id twice)."""
+    best: dict[str, UpstreamTask] = {}
+    for task in tasks:
+        if task.id not in best or task.rank > best[task.id].rank:
+            best[task.id] = task
+    return list(best.values())
+
+
+class ImageStream:
+    """An open upstream image: its type and length, and its bytes as a sync iterator that
+    holds to an overall deadline and a size cap, then closes the connection."""
+
+    def __init__(self, response: httpx.Response, deadline: float, max_bytes: int, client: Client):
+        self._response = response
+        self._client = client
+        self._deadline = deadline
+        self._max_bytes = max_bytes
+        self.content_type = response.headers.get("content-type", "").split(";")[0].strip()
+        length = response.headers.get("content-length")
+        self.content_length = int(length) if length and length.isdigit() else None
+
+    def chunks(self) -> Iterator[bytes]:
+        total = 0
+        try:
+            for chunk in self._response.iter_bytes(64 * 1024):
+                total += len(chunk)
+                if total > self._max_bytes:
+                    raise UpstreamError("The image is larger than this site allows.")
+                if time.monotonic() > self._deadline:
+                    raise UpstreamError("The image took too long to arrive.")
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise UpstreamError(_transport_message(exc)) from exc
+        finally:
+            self.close()
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
+
+    def close(self) -> None:
+        self._response.close()
+        self._client.close()
+
+
+class Client:
+    """Speaks to one gateway with one token. Cheap to make; close() when done."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        auth_style: str = "bearer",
+        *,
+        timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.timeout = float(timeout or settings.MJDASH_UPSTREAM_TIMEOUT)
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token:
+            if auth_style == "mj-api-secret":
+                headers["mj-api-secret"] = token
+            elif auth_style == "raw":
+                headers["Authorization"] = token
+            else:
+                headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the verbs -------------------------------------------------------------------------
+
+    def fetch(self, task_id: str) -> UpstreamTask | None:
+        """One task, or None when the gateway does not know it (400 task_no_found, or the
+        empty 200 / 204 that novicezk and trueai send)."""
+        try:
+            data = self._call("GET", f"/mj/task/{_path(task_id)}/fetch")
+        except TaskNotFound:
+            return None
+        return None if data is None else UpstreamTask.from_json(data)
+
+    def list_by_condition(self, ids: list[str]) -> list[UpstreamTask]:
+        """The tasks among `ids` that the gateway knows, matched by id, never by position."""
+        if not ids:
+            return []
+        data = self._call("POST", "/mj/task/list-by-condition", json={"ids": list(ids)})
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise UpstreamError("The gateway answered the task list with something else.")
+        wanted = set(ids)
+        tasks = [
+            UpstreamTask.from_json(item)
+            for item in data
+            if isinstance(item, dict) and _text(item.get("id"))
+        ]
+        return merge_duplicates([t for t in tasks if t.id in wanted])
+
+    def image_seed(self, task_id: str) -> str:
+        """The seed, or UpstreamError. new-api wraps upstream failures in HTTP 200, so the
+        `code` field decides, never the status alone (E22)."""
+        data = self._call("GET", f"/mj/task/{_path(task_id)}/image-seed", not_found_ok=False)
+        if not isinstance(data, dict):
+            raise UpstreamError("The gateway sent an unreadable seed answer.")
+        seed = _text(data.get("result")).strip()
+        if data.get("code") == 1 and seed:
+            return seed
+        description = _text(data.get("description")).strip()
+        if data.get("code") == 4 or "状态" in description:
+            raise UpstreamError("The seed is available once the task has finished.", permanent=True)
+        raise UpstreamError(
+            f"The gateway could not get the seed{': ' + description if description else '.'}",
+            permanent=data.get("code") in (3, 9),
+        )
+
+    def ping(self) -> None:
+        """The cheapest honest call: an empty list-by-condition. Raises UpstreamError."""
+        data = self._call("POST", "/mj/task/list-by-condition", json={"ids": []})
+        if data is not None and not isinstance(data, list):
+            raise UpstreamError(
+                "The address answered, but not like a Midjourney-proxy.", permanent=True
+            )
+
+    def open_image(self, task_id: str, max_bytes: int | None = None) -> ImageStream:
+        """Open the gateway's own /mj/image/<id> for streaming. Only that path, only this
+        gateway: the stored imageUrl is never followed. Closing the stream closes this
+        client too, so a view can hand the stream to its response and forget both."""
+        deadline = time.monotonic() + max(60.0, self.timeout * 6)
+        request = self._http.build_request("GET", f"/mj/image/{_path(task_id)}")
+        request.headers["Accept"] = "image/*,video/*"
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            self.close()
+            raise UpstreamError(_transport_message(exc)) from exc
+        if response.status_code != 200:
+            try:
+                body = _read_capped(response, deadline, 64 * 1024)
+            finally:
+                response.close()
+                self.close()
+            raise _image_error(response.status_code, body)
+        limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
+        stream = ImageStream(response, deadline, limit, self)
+        if not stream.content_type.startswith(("image/", "video/")):
+            stream.close()
+            raise UpstreamError(
+                f"The gateway sent {stream.content_type or 'something'} instead of an image."
+            )
+        return stream
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, json: Any = None, not_found_ok: bool = True) -> Any:
+        """Send, read the body within an overall deadline, and turn every failure into an
+        UpstreamError. Returns parsed JSON, or None for an empty answer."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._http.stream(method, path, json=json) as response:
+                body = _read_capped(response, deadline, MAX_JSON_BYTES)
+        except httpx.HTTPError as exc:
+            raise UpstreamError(_transport_message(exc)) from exc
+        status = response.status_code
+        if status == 204 or (status == 200 and not body.strip()):
+            return None
+        if status != 200:
+            raise _status_error(status, body, response.headers)
+        return _parse_json(body, response.headers.get("content-type", ""))
+
+
+def _path(task_id: str) -> str:
+    """Task ids go into URL paths; refuse anything that could change the path."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", task_id):
+        raise UpstreamError("That is not a valid task ID.", permanent=True)
+    return task_id
+
+
+def _read_capped(response: httpx.Response, deadline: float, limit: int) -> bytes:
+    """httpx times out per read, so a server dripping a byte a second never trips it; hold
+    the whole answer to one deadline here instead."""
+    parts, total = [], 0
+    try:
+        for chunk in response.iter_bytes():
+            parts.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise UpstreamError("The gateway's answer was far too large.")
+            if time.monotonic() > deadline:
+                raise UpstreamError("The gateway is answering too slowly.")
+    except httpx.HTTPError as exc:
+        raise UpstreamError(_transport_message(exc)) from exc
+    return b"".join(parts)
+
+
+def _parse_json(body: bytes, content_type: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        if "html" in content_type or body.lstrip()[:1] == b"<":
+            raise UpstreamError(
+                "The upstream answered with a web page, not the Midjourney API. "
+                "Check the upstream URL.",
+                permanent=True,
+            ) from None
+        raise UpstreamError("The gateway sent an unreadable answer.") from None
+
+
+def _envelope_message(body: bytes) -> tuple[str, Any]:
+    """The text and code inside new-api's error envelopes: E-auth, E-mj or E-img."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace").strip()[:200], None
+    if not isinstance(data, dict):
+        return "", None
+    error = data.get("error")
+    if isinstance(error, dict):
+        return REQUEST_ID.sub("", _text(error.get("message"))).strip(), error.get("code")
+    if isinstance(error, str):
+        return error.strip(), None
+    return _text(data.get("description")).strip(), data.get("code")
+
+
+def _status_error(status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
+    message, code = _envelope_message(body)
+    detail = f" ({message})" if message else ""
+    if status == 400 and message.startswith("task_no_found"):
+        return TaskNotFound()
+    if status == 401:
+        return UpstreamError(
+            f"The gateway rejected the API token{detail}.", permanent=True, status=status
+        )
+    if status == 403:
+        return UpstreamError(f"The gateway refused access{detail}.", permanent=True, status=status)
+    if status == 404:
+        return UpstreamError(
+            "This address has no Midjourney-proxy API (404). Check the upstream URL.",
+            permanent=True,
+            status=status,
+        )
+    if status == 429:
+        return UpstreamError(
+            "The gateway is rate limiting us; trying again shortly.",
+            status=status,
+            retry_after=_retry_after(headers.get("retry-after", "")),
+        )
+    if status >= 500:
+        return UpstreamError(f"The gateway is having trouble (HTTP {status}).", status=status)
+    if status == 400 and code == 5:
+        return UpstreamError(
+            f"The gateway could not reach its own upstream{detail}.", status=status
+        )
+    if 300 <= status < 400:
+        return UpstreamError(
+            f"The gateway redirected us (HTTP {status}); check the upstream URL.",
+            permanent=True,
+            status=status,
+        )
+    return UpstreamError(
+        f"The gateway said no (HTTP {status}){detail}.", permanent=True, status=status
+    )
+
+
+def _retry_after(value: str) -> float | None:
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _image_error(status: int, body: bytes) -> UpstreamError:
+    message, _ = _envelope_message(body)
+    if status == 400 and "not_found" in message:
+        return UpstreamError("The gateway does not know this task.", permanent=True, status=400)
+    if status == 403 and "unsupported protocol" in message:
+        return UpstreamError("The gateway has no image for this task yet.", status=403)
+    if status == 403 and message.startswith("request blocked"):
+        return UpstreamError(
+            f"The gateway refused to fetch this image ({message}).", permanent=True, status=403
+        )
+    if status in (403, 404, 410):
+        return UpstreamError(
+            "The image is no longer available upstream (the link expired).",
+            permanent=True,
+            status=status,
+        )
+    return _status_error(status, body, httpx.Headers())
+
+
+def _transport_message(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return "The gateway did not answer in time."
+    if isinstance(exc, httpx.ConnectError):
+        return "The gateway is unreachable (could not connect)."
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "The gateway dropped the connection mid-answer."
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return "The upstream URL is not a valid http(s) address."
+    return "The gateway could not be reached."
+
+
+def client_for(connection: Any, *, transport: httpx.BaseTransport | None = None) -> Client:
+    """A client for a stored UpstreamConnection."""
+    return Client(connection.base_url, connection.token, connection.auth_style, transport=transport)
