@@ -1,0 +1,46 @@
+// mjdash: a few small behaviours on top of htmx. No inline scripts, no eval (CSP).
+(function () {
+  "use strict";
+
+  // Poll fast while the tab is visible, once a minute while it is hidden (healthchecks' rhythm).
+  var HIDDEN_EVERY_MS = 60000;
+  var lastPoll = new WeakMap();
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (!elt.hasAttribute("data-poll")) return;
+    if (document.hidden && Date.now() - (lastPoll.get(elt) || 0) < HIDDEN_EVERY_MS) {
+      event.preventDefault();
+      return;
+    }
+    lastPoll.set(elt, Date.now());
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden || !window.htmx) return;
+    document.querySelectorAll("[data-poll]").forEach(function (elt) {
+      htmx.trigger(elt, "poll-now");
+    });
+  });
+
+  // Copy buttons: <button data-copy="#selector">.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy]");
+    if (!button) return;
+    var source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      var label = button.textContent;
+      button.textContent = "Copied ✓";
+      setTimeout(function () { button.textContent = label; }, 1500);
+    });
+  });
+
+  // Ctrl/Cmd+Enter sends the paste box.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    var area = event.target.closest("textarea");
+    if (area && area.form) {
+      event.preventDefault();
+      area.form.requestSubmit();
+    }
+  });
+})();

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from .views import account, dashboard, gallery, images, tasks
+
+urlpatterns = [
+    path("", dashboard.dashboard, name="dashboard"),
+    path("tasks/list/", dashboard.task_list, name="task_list"),
+    path("tasks/<str:task_id>/", tasks.task_detail, name="task_detail"),
+    path("tasks/<str:task_id>/seed/", tasks.task_seed, name="task_seed"),
+    path("tasks/<str:task_id>/recheck/", tasks.task_recheck, name="task_recheck"),
+    path("tasks/<str:task_id>/untrack/", tasks.task_untrack, name="task_untrack"),
+    path("gallery/", gallery.gallery, name="gallery"),
+    path("mj/image/<str:task_id>", images.image, name="image"),
+    path("settings/", account.settings_page, name="settings"),
+    path("settings/test/", account.test_connection, name="test_connection"),
+    path("accounts/signup/", account.signup, name="signup"),
+]

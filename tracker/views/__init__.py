@@ -1,0 +1,1 @@
+"""Thin function views: load (owner-scoped), call one service, render."""

@@ -1,0 +1,72 @@
+"""The user's own settings (their upstream connection) and sign-up."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ..forms import ConnectionForm, SignupForm
+from ..models import Profile, UpstreamConnection, connection_for
+from ..upstream import Client, UpstreamError
+from .common import AuthedRequest
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: AuthedRequest) -> HttpResponse:
+    current = connection_for(request.user)
+    initial = {"base_url": current.base_url, "auth_style": current.auth_style}
+    form = ConnectionForm(request.POST or None, initial=initial)
+    if request.method == "POST" and request.POST.get("use_default"):
+        Profile.objects.update_or_create(user=request.user, defaults={"connection": None})
+        messages.success(request, "Using the site's default gateway again.")
+        return redirect("settings")
+    if request.method == "POST" and form.is_valid():
+        token = form.cleaned_data["token"] or current.token
+        connection = UpstreamConnection.for_values(
+            form.cleaned_data["base_url"], token, form.cleaned_data["auth_style"]
+        )
+        Profile.objects.update_or_create(user=request.user, defaults={"connection": connection})
+        messages.success(request, "Saved. Task IDs you add from now on use this gateway.")
+        return redirect("settings")
+    is_default = current.fingerprint == UpstreamConnection.site_default().fingerprint
+    context = {"form": form, "connection": current, "is_default": is_default}
+    return render(request, "tracker/settings.html", context)
+
+
+@login_required
+@require_POST
+def test_connection(request: AuthedRequest) -> HttpResponse:
+    """One cheap call, and what it means in plain words."""
+    connection = connection_for(request.user)
+    try:
+        with Client(connection.base_url, connection.token, connection.auth_style) as client:
+            client.ping()
+        ok, message = True, "Connected: the gateway accepted the token."
+    except UpstreamError as exc:
+        ok, message = False, exc.message
+    context = {"test_ok": ok, "test_message": message}
+    if request.htmx:
+        return render(request, "tracker/settings.html#test-result", context)
+    (messages.success if ok else messages.error)(request, message)
+    return redirect("settings")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: AuthedRequest) -> HttpResponse:
+    if not settings.MJDASH_ALLOW_SIGNUP:
+        raise Http404("Sign-up is closed on this site.")
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome! Paste a task ID to start tracking.")
+        return redirect("dashboard")
+    return render(request, "registration/signup.html", {"form": form})

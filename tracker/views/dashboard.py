@@ -1,0 +1,86 @@
+"""The dashboard: paste task IDs, and the live list that polls."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HTMX_STOP_POLLING
+
+from .. import refresh
+from ..forms import PasteForm
+from ..models import FINISHED_STATUSES, TrackedTask
+from ..tracking import track
+from .common import AuthedRequest
+
+PAGE_SIZE = 50
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dashboard(request: AuthedRequest) -> HttpResponse:
+    form = PasteForm(request.POST or None)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        result = track(request.user, form.cleaned_data["ids"])
+        if not request.htmx:
+            _flash(request, result)
+            return redirect("dashboard")
+        form = PasteForm() if result.added or result.already else form
+    context = {"form": form, "result": result, **_list_context(request)}
+    if request.htmx and request.method == "POST":
+        return render(request, "tracker/dashboard.html#paste-response", context)
+    return render(request, "tracker/dashboard.html", context)
+
+
+@login_required
+@require_GET
+def task_list(request: AuthedRequest) -> HttpResponse:
+    """The poll target. Reads the database; refresh decides whether upstream is asked."""
+    mine = TrackedTask.objects.filter(user=request.user)
+    refresh.if_due(mine.unfinished().order_by().values_list("connection_id", flat=True).distinct())
+    context = _list_context(request)
+    response = render(request, "tracker/dashboard.html#task-list-response", context)
+    if not context["polling"]:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+def _list_context(request: AuthedRequest) -> dict:
+    mine = TrackedTask.objects.filter(user=request.user)
+    page = Paginator(mine, PAGE_SIZE).get_page(request.GET.get("page"))
+    tasks = list(page.object_list)
+    counts = mine.aggregate(
+        total=Count("id"),
+        running=Count("id", filter=~Q(status__in=FINISHED_STATUSES) & Q(missing_upstream=False)),
+        done=Count("id", filter=Q(status="SUCCESS")),
+        failed=Count("id", filter=Q(status__in=["FAILURE", "CANCEL"])),
+    )
+    return {
+        "page_obj": page,
+        "tasks": tasks,
+        "counts": counts,
+        "polling": any(not t.finished for t in tasks),
+        "poll_seconds": settings.MJDASH_POLL_SECONDS,
+    }
+
+
+def _flash(request: AuthedRequest, result) -> None:
+    if result.nothing_found:
+        messages.warning(request, "No task IDs found in what you pasted.")
+        return
+    level = messages.SUCCESS if result.added else messages.INFO
+    messages.add_message(request, level, _summary(result))
+    for token, reason in result.rejected[:20]:
+        messages.warning(request, f"Rejected “{token}”: {reason}")
+
+
+def _summary(result) -> str:
+    parts = [f"{len(result.added)} added", f"{len(result.already)} already tracked"]
+    parts.append(f"{len(result.rejected)} rejected")
+    return ", ".join(parts) + "."

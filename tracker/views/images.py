@@ -1,0 +1,84 @@
+"""/mj/image/<id>: the owner's image, streamed from the configured gateway only."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET
+
+from ..images import download_name, thumbnail
+from ..models import TrackedTask
+from ..upstream import UpstreamError, client_for
+from .common import AuthedRequest, get_task_for_user
+
+THUMB_MAX_SOURCE = 40 * 1024 * 1024
+UNAVAILABLE_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 320" width="320" height="320">'
+    '<rect width="320" height="320" fill="#e9ecef"/>'
+    '<text x="160" y="165" font-family="sans-serif" font-size="18" fill="#6c757d" '
+    'text-anchor="middle">Image unavailable</text></svg>'
+)
+
+
+@login_required
+@require_GET
+def image(request: AuthedRequest, task_id: str) -> HttpResponse:
+    task = get_task_for_user(request, task_id)
+    if request.GET.get("thumb"):
+        return _thumbnail(request, task)
+    try:
+        stream = client_for(task.connection).open_image(task.task_id)
+    except UpstreamError as exc:
+        return _unavailable(request, task, exc)
+    response = StreamingHttpResponse(stream.chunks(), content_type=stream.content_type)
+    if stream.content_length is not None:
+        response["Content-Length"] = str(stream.content_length)
+    attachment = bool(request.GET.get("download"))
+    name = download_name(task.prompt, task.task_id, stream.content_type)
+    response["Content-Disposition"] = content_disposition_header(attachment, name)
+    response["Cache-Control"] = (
+        "private, max-age=86400" if task.status == "SUCCESS" else "private, no-store"
+    )
+    return response
+
+
+def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
+    """A small WebP of a finished image, made once and kept in the cache."""
+    if task.status != "SUCCESS":
+        return _unavailable(request, task, UpstreamError("Not finished yet."), status=404)
+    key = "thumb:" + hashlib.sha256(f"{task.connection_id}:{task.task_id}".encode()).hexdigest()
+    etag = f'"{key[6:22]}"'
+    if request.headers.get("If-None-Match") == etag:
+        return HttpResponse(status=304, headers={"ETag": etag})
+    data = cache.get(key)
+    if data is None:
+        try:
+            data = thumbnail(
+                client_for(task.connection).open_image(task.task_id, THUMB_MAX_SOURCE).read()
+            )
+        except (UpstreamError, ValueError) as exc:
+            error = exc if isinstance(exc, UpstreamError) else UpstreamError(str(exc))
+            return _unavailable(request, task, error)
+        cache.set(key, data, timeout=7 * 86400)
+    return HttpResponse(
+        data,
+        content_type="image/webp",
+        headers={"ETag": etag, "Cache-Control": "private, max-age=604800"},
+    )
+
+
+def _unavailable(
+    request: AuthedRequest, task: TrackedTask, exc: UpstreamError, status: int = 502
+) -> HttpResponse:
+    """An <img> gets a placeholder picture; a person gets a page that says what happened."""
+    if exc.permanent and exc.status in (403, 404, 410):
+        status = 404
+    if request.GET.get("thumb") or request.headers.get("Sec-Fetch-Dest") == "image":
+        return HttpResponse(UNAVAILABLE_SVG, content_type="image/svg+xml", status=status)
+    context = {"task": task, "message": exc.message}
+    return render(request, "tracker/image_unavailable.html", context, status=status)

@@ -1,0 +1,70 @@
+"""One task: its detail page, seed, re-check and untrack."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HTMX_STOP_POLLING
+
+from .. import refresh
+from ..upstream import UpstreamError, client_for
+from .common import AuthedRequest, get_task_for_user
+
+
+@login_required
+@require_GET
+def task_detail(request: AuthedRequest, task_id: str) -> HttpResponse:
+    task = get_task_for_user(request, task_id)
+    if request.htmx and request.GET.get("poll"):
+        if not task.finished:
+            refresh.if_due([task.connection_id])
+            task.refresh_from_db()
+        response = render(request, "tracker/task_detail.html#task-panel", {"task": task})
+        if task.finished:
+            response.status_code = HTMX_STOP_POLLING
+        return response
+    return render(request, "tracker/task_detail.html", {"task": task})
+
+
+@login_required
+@require_GET
+def task_seed(request: AuthedRequest, task_id: str) -> HttpResponse:
+    task = get_task_for_user(request, task_id)
+    seed, seed_error = "", ""
+    try:
+        with client_for(task.connection) as client:
+            seed = client.image_seed(task.task_id)
+    except UpstreamError as exc:
+        seed_error = exc.message
+    context = {"task": task, "seed": seed, "seed_error": seed_error, "seed_asked": True}
+    template = "tracker/task_detail.html#seed" if request.htmx else "tracker/task_detail.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def task_recheck(request: AuthedRequest, task_id: str) -> HttpResponse:
+    task = get_task_for_user(request, task_id)
+    refresh.recheck(task)
+    task.refresh_from_db()
+    if request.htmx:
+        return render(request, "tracker/task_detail.html#task-panel", {"task": task})
+    if task.last_error:
+        messages.warning(request, task.last_error)
+    else:
+        messages.success(request, "Checked with the gateway just now.")
+    return redirect("task_detail", task_id=task.task_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def task_untrack(request: AuthedRequest, task_id: str) -> HttpResponse:
+    task = get_task_for_user(request, task_id)
+    if request.method == "POST":
+        task.delete()
+        messages.success(request, f"Stopped tracking {task.task_id}.")
+        return redirect("dashboard")
+    return render(request, "tracker/untrack_confirm.html", {"task": task})
