@@ -1,0 +1,125 @@
+"""Shared test setup: a real sandbox gateway over HTTP, and alice (owner) and bob (stranger)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from django.contrib.auth import get_user_model
+
+from tracker.models import Profile, UpstreamConnection
+
+ROOT = Path(__file__).resolve().parent.parent
+ALICE_TOKEN = "sk-alice0000000000000000000000000000000000000000"
+BOB_TOKEN = "sk-bob000000000000000000000000000000000000000000"
+PASSWORD = "correct-horse-battery"
+
+
+@dataclass
+class Sandbox:
+    """The running sandbox gateway, and the test hooks it offers under /_sandbox/."""
+
+    url: str
+    process: subprocess.Popen
+
+    def create_task(self, token: str = ALICE_TOKEN, **fields) -> dict:
+        fields.setdefault("step_seconds", 0)
+        response = httpx.post(f"{self.url}/_sandbox/tasks", json={"token": token, **fields})
+        response.raise_for_status()
+        return response.json()
+
+    def stats(self) -> dict[str, int]:
+        return httpx.get(f"{self.url}/_sandbox/stats").json()
+
+    def reset_stats(self) -> None:
+        httpx.post(f"{self.url}/_sandbox/stats/reset").raise_for_status()
+
+    def fetch(self, task_id: str, token: str = ALICE_TOKEN) -> httpx.Response:
+        return httpx.get(
+            f"{self.url}/mj/task/{task_id}/fetch", headers={"Authorization": f"Bearer {token}"}
+        )
+
+
+def start_sandbox(tmp: Path, *extra: str) -> Sandbox:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", "0", "--step-seconds", "0.3",
+         "--token", f"{ALICE_TOKEN}=alice", "--token", f"{BOB_TOKEN}=bob",
+         "--image-dir", str(tmp), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = process.stdout.readline()
+    if "listening on" not in line:
+        process.kill()
+        raise RuntimeError(f"the sandbox did not start: {line!r}")
+    url = line.split("listening on ", 1)[1].split()[0]
+    return Sandbox(url=url, process=process)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory) -> Sandbox:
+    box = start_sandbox(tmp_path_factory.mktemp("sandbox-images"))
+    yield box
+    box.process.terminate()
+    box.process.wait(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def upstream_settings(settings, sandbox):
+    """Every test talks to the sandbox as alice's gateway user, refreshing on every poll."""
+    settings.MJDASH_UPSTREAM_URL = sandbox.url
+    settings.MJDASH_UPSTREAM_TOKEN = ALICE_TOKEN
+    settings.MJDASH_UPSTREAM_AUTH = "bearer"
+    settings.MJDASH_REFRESH_SECONDS = 0
+    return settings
+
+
+@pytest.fixture
+def alice(db):
+    return get_user_model().objects.create_user("alice", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(db, sandbox):
+    """A stranger with his own gateway token."""
+    user = get_user_model().objects.create_user("bob", password=PASSWORD)
+    connection = UpstreamConnection.for_values(sandbox.url, BOB_TOKEN, "bearer")
+    Profile.objects.create(user=user, connection=connection)
+    return user
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def bob_client(bob):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(bob)
+    return client
+
+
+def wait_until(predicate, timeout: float = 10.0, every: float = 0.1):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"gave up after {timeout}s waiting for {predicate}")
+
+
+def track_new_task(client, sandbox: Sandbox, **fields) -> str:
+    """Make a task at the gateway and paste its id on the dashboard, as a user would."""
+    task_id = sandbox.create_task(**fields)["id"]
+    client.post("/", {"ids": task_id})
+    return task_id

@@ -1,0 +1,111 @@
+"""End to end in a real headless Chromium: log in, paste IDs, watch them finish, polling stops."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="Debian's chromium is not installed: apt-get install chromium (bin/test does)",
+    ),
+]
+
+
+@pytest.fixture
+def browser_page(live_server):
+    # Playwright's sync API keeps an event loop in this thread; our ORM calls here are plain sync.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield page, errors
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def log_in(page, base_url: str) -> None:
+    page.goto(f"{base_url}/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+def test_alice_pastes_ids_and_watches_them_reach_100_percent(
+    browser_page, live_server, alice, sandbox, settings
+):
+    from playwright.sync_api import expect
+
+    settings.MJDASH_POLL_SECONDS = 1
+    page, errors = browser_page
+    ids = [sandbox.create_task(step_seconds=0.5, prompt=f"fox number {i}")["id"] for i in range(3)]
+    polls: list[float] = []
+    page.on(
+        "request", lambda r: polls.append(time.monotonic()) if "/tasks/list/" in r.url else None
+    )
+
+    log_in(page, live_server.url)
+    page.fill("textarea[name=ids]", "\n".join(ids) + "\nnot-an-id")
+    page.click("button:has-text('Track')")
+    expect(page.locator(".paste-result")).to_contain_text("3 added")
+    expect(page.locator(".paste-result")).to_contain_text("not-an-id")
+    expect(page.locator(".task")).to_have_count(3)
+
+    # The bars move while the tasks run, then all three reach 100%.
+    expect(page.locator("progress[value='100']")).to_have_count(3, timeout=20_000)
+    expect(page.locator(".badge.success")).to_have_count(3)
+    expect(page.locator("#summary")).to_contain_text("3 done")
+    assert polls, "the list never polled"
+
+    # Polling stops: no more requests to the list once everything is finished.
+    time.sleep(1.5)
+    settled = len(polls)
+    time.sleep(3.5)
+    assert len(polls) == settled, "the list kept polling after every task finished"
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-finished.png"))
+    assert errors == [], errors
+
+
+def test_on_a_phone_the_detail_page_shows_the_image_and_the_seed(
+    browser_page, live_server, alice, sandbox
+):
+    from playwright.sync_api import expect
+
+    page, errors = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    task = sandbox.create_task(prompt="a lighthouse")
+    log_in(page, live_server.url)
+    page.fill("textarea[name=ids]", task["id"])
+    page.keyboard.press("Control+Enter")
+    expect(page.locator(".task")).to_have_count(1)
+    page.click(f"a.task-id:has-text('{task['id']}')")
+    expect(page.locator("img.full")).to_be_visible()
+    page.wait_for_function("document.querySelector('img.full').naturalWidth === 2048")
+    page.click("text=Show seed")
+    expect(page.locator("#seed-value")).to_have_text(__import__("re").compile(r"^\d+$"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "detail-phone.png"), full_page=True)
+    assert errors == [], errors

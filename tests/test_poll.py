@@ -1,0 +1,133 @@
+"""The task list polls: it reads the database, and the upstream is asked at most once per
+interval for everyone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.conftest import wait_until
+from tracker.models import TrackedTask, UpstreamConnection
+
+pytestmark = pytest.mark.django_db
+POLL = {"HX-Request": "true"}
+
+
+def test_it_requires_login_and_redirects_the_whole_page_for_htmx(client):
+    response = client.get("/tasks/list/", headers={**POLL, "HX-Current-URL": "http://testserver/"})
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/accounts/login/?next=%2F"
+
+
+def test_a_task_polls_to_success_then_polling_stops(alice_client, alice, sandbox):
+    task = sandbox.create_task(step_seconds=0.3)
+    alice_client.post("/", {"ids": task["id"]})
+
+    def polled_to_done():
+        response = alice_client.get("/tasks/list/", headers=POLL)
+        return response if response.status_code == 286 else None
+
+    final = wait_until(polled_to_done, timeout=10, every=0.2)
+    body = final.content.decode()
+    assert "Done" in body and 'value="100"' in body
+    assert "hx-trigger" not in body  # the final markup carries no polling
+    assert TrackedTask.objects.get(user=alice).status == "SUCCESS"
+
+
+def test_while_tasks_run_the_list_keeps_polling(alice_client, sandbox):
+    task = sandbox.create_task(step_seconds=60)
+    alice_client.post("/", {"ids": task["id"]})
+    response = alice_client.get("/tasks/list/", headers=POLL)
+    assert response.status_code == 200
+    assert 'hx-trigger="every 3s, poll-now"' in response.content.decode()
+
+
+def test_one_upstream_call_per_interval_however_many_polls(
+    alice_client, bob_client, settings, sandbox
+):
+    settings.MJDASH_REFRESH_SECONDS = 60
+    ids = [sandbox.create_task(step_seconds=60)["id"] for _ in range(30)]
+    alice_client.post("/", {"ids": "\n".join(ids)})
+    UpstreamConnection.objects.update(refresh_due_at=None)
+    sandbox.reset_stats()
+    for _ in range(3):  # three tabs, several polls each
+        for _ in range(3):
+            assert alice_client.get("/tasks/list/", headers=POLL).status_code == 200
+    assert sandbox.stats() == {"list_by_condition": 1, "list_ids": 30}
+
+
+def test_finished_tasks_are_never_asked_about_again(alice_client, sandbox):
+    task = sandbox.create_task()
+    alice_client.post("/", {"ids": task["id"]})
+    sandbox.reset_stats()
+    for _ in range(3):
+        assert alice_client.get("/tasks/list/", headers=POLL).status_code == 286
+    assert sandbox.stats() == {}
+
+
+def test_the_list_is_chunked_at_the_configured_size(alice_client, settings, sandbox):
+    settings.MJDASH_LIST_CHUNK = 10
+    ids = [sandbox.create_task(step_seconds=60)["id"] for _ in range(25)]
+    sandbox.reset_stats()
+    alice_client.post("/", {"ids": "\n".join(ids)})
+    assert sandbox.stats() == {"list_by_condition": 3, "list_ids": 25}
+
+
+@pytest.mark.parametrize("refresh_due", [True, False], ids=["refreshing", "reading"])
+def test_the_query_count_is_the_same_for_1_and_for_50_tasks(
+    alice_client, alice, sandbox, refresh_due
+):
+    def poll_queries() -> int:
+        due_at = None if refresh_due else timezone.now() + timedelta(hours=1)
+        UpstreamConnection.objects.update(refresh_due_at=due_at)
+        with CaptureQueriesContext(connection) as queries:
+            assert alice_client.get("/tasks/list/", headers=POLL).status_code == 200
+        return len(queries)
+
+    ids = [sandbox.create_task(step_seconds=60)["id"] for _ in range(50)]
+    alice_client.post("/", {"ids": ids[0]})
+    one = poll_queries()
+    alice_client.post("/", {"ids": "\n".join(ids[1:])})
+    assert TrackedTask.objects.filter(user=alice).count() == 50
+    assert poll_queries() == one
+
+
+def test_a_refresh_updates_every_users_rows_with_one_call(alice_client, alice, sandbox, db):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    carol = get_user_model().objects.create_user("carol")  # same gateway token as alice
+    carol_client = Client()
+    carol_client.force_login(carol)
+    task = sandbox.create_task(step_seconds=0.2)
+    alice_client.post("/", {"ids": task["id"]})
+    carol_client.post("/", {"ids": task["id"]})
+    wait_until(lambda: alice_client.get("/tasks/list/", headers=POLL).status_code == 286)
+    assert TrackedTask.objects.get(user=carol).status == "SUCCESS"
+
+
+def test_when_the_gateway_goes_down_the_list_shows_why_and_keeps_the_last_state(
+    alice_client, alice, sandbox
+):
+    task = sandbox.create_task(step_seconds=60)
+    alice_client.post("/", {"ids": task["id"]})
+    UpstreamConnection.objects.update(base_url="http://127.0.0.1:9")
+    response = alice_client.get("/tasks/list/", headers=POLL)
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "The gateway is unreachable" in body and "Showing the last known state." in body
+    assert TrackedTask.objects.filter(user=alice, task_id=task["id"]).exists()
+    UpstreamConnection.objects.update(base_url=sandbox.url)
+    response = alice_client.get("/tasks/list/", headers=POLL)
+    assert "unreachable" not in response.content.decode()
+
+
+def test_a_stranger_never_sees_alices_rows(alice_client, bob_client, sandbox):
+    task = sandbox.create_task(prompt="alice's secret prompt")
+    alice_client.post("/", {"ids": task["id"]})
+    response = bob_client.get("/tasks/list/", headers=POLL)
+    assert task["id"].encode() not in response.content

@@ -1,0 +1,58 @@
+"""CSP and CSRF hold on every page; secrets stay on the server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from tests.conftest import ALICE_TOKEN
+
+pytestmark = pytest.mark.django_db
+PAGES = ["/", "/gallery/", "/settings/", "/accounts/login/"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_sends_a_strict_csp_and_has_no_inline_script(alice_client, path):
+    response = alice_client.get(path)
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self' 'nonce-" in csp
+    assert "style-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    for tag in re.findall(r"<script[^>]*>", response.content.decode()):
+        assert f'nonce="{nonce}"' in tag, tag
+    assert " style=" not in response.content.decode()
+    assert " onclick=" not in response.content.decode()
+
+
+def test_posts_without_a_csrf_token_are_refused(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.post("/", {"ids": "1712158011464906"}).status_code == 403
+    assert client.post("/settings/test/").status_code == 403
+
+
+def test_htmx_requests_carry_the_csrf_token_from_the_body(alice_client):
+    body = alice_client.get("/").content.decode()
+    assert re.search(r'<body hx-headers=\'\{"X-CSRFToken": "[^"]+"\}\'>', body)
+
+
+def test_the_upstream_token_never_reaches_a_page(alice_client, sandbox):
+    task = sandbox.create_task()
+    alice_client.post("/", {"ids": task["id"]})
+    for path in [*PAGES, f"/tasks/{task['id']}/", "/admin/"]:
+        assert ALICE_TOKEN.encode() not in alice_client.get(path).content
+
+
+def test_the_admin_shows_only_a_masked_token(admin_client, alice_client, sandbox):
+    task = sandbox.create_task()
+    alice_client.post("/", {"ids": task["id"]})
+    from tracker.models import UpstreamConnection
+
+    connection = UpstreamConnection.objects.get(token=ALICE_TOKEN)
+    page = admin_client.get(f"/admin/tracker/upstreamconnection/{connection.pk}/change/")
+    assert page.status_code == 200
+    assert ALICE_TOKEN.encode() not in page.content
+    assert ("…" + ALICE_TOKEN[-4:]).encode() in page.content

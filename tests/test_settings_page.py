@@ -1,0 +1,77 @@
+"""Alice points mjdash at her own gateway; the token never comes back to a browser."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ALICE_TOKEN, BOB_TOKEN
+from tracker.models import Profile, TrackedTask
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_requires_login(client):
+    assert client.get("/settings/").status_code == 302
+    assert client.post("/settings/test/").status_code == 302
+
+
+def test_it_shows_the_site_default_with_a_masked_token(alice_client):
+    body = alice_client.get("/settings/").content.decode()
+    assert "site default" in body
+    assert "…" + ALICE_TOKEN[-4:] in body
+    assert ALICE_TOKEN not in body and ALICE_TOKEN[3:20] not in body
+
+
+def test_saving_a_gateway_sends_new_tasks_there(alice_client, alice, sandbox):
+    response = alice_client.post(
+        "/settings/",
+        {"base_url": sandbox.url + "/mj/", "token": BOB_TOKEN, "auth_style": "mj-api-secret"},
+        follow=True,
+    )
+    assert b"Saved." in response.content
+    assert BOB_TOKEN.encode() not in response.content
+    connection = Profile.objects.get(user=alice).connection
+    assert (connection.base_url, connection.auth_style) == (sandbox.url, "mj-api-secret")
+    task = sandbox.create_task(token=BOB_TOKEN)
+    alice_client.post("/", {"ids": task["id"]})
+    assert TrackedTask.objects.get(user=alice).status == "SUCCESS"
+
+
+def test_an_empty_token_keeps_the_saved_one(alice_client, alice, sandbox):
+    alice_client.post("/settings/", {"base_url": sandbox.url, "token": "", "auth_style": "raw"})
+    assert Profile.objects.get(user=alice).connection.token == ALICE_TOKEN
+
+
+def test_a_bad_url_is_explained_and_nothing_changes(alice_client, alice):
+    response = alice_client.post(
+        "/settings/", {"base_url": "ftp://x", "token": "", "auth_style": "bearer"}
+    )
+    assert b"Enter a valid URL." in response.content
+    assert not Profile.objects.filter(user=alice).exists()
+
+
+def test_going_back_to_the_site_default(alice_client, alice, sandbox):
+    alice_client.post(
+        "/settings/", {"base_url": sandbox.url, "token": BOB_TOKEN, "auth_style": "raw"}
+    )
+    alice_client.post("/settings/", {"use_default": "1"})
+    assert Profile.objects.get(user=alice).connection is None
+
+
+@pytest.mark.parametrize(
+    "base_url, token, expected",
+    [
+        ("{sandbox}", ALICE_TOKEN, "Connected: the gateway accepted the token."),
+        ("{sandbox}", "sk-wrong", "The gateway rejected the API token (无效的令牌)."),
+        ("{sandbox}/not/the/api", ALICE_TOKEN, "web page, not the Midjourney API"),
+        ("http://127.0.0.1:9", ALICE_TOKEN, "The gateway is unreachable"),
+    ],
+)
+def test_test_connection_says_what_it_found(alice_client, sandbox, base_url, token, expected):
+    alice_client.post(
+        "/settings/",
+        {"base_url": base_url.format(sandbox=sandbox.url), "token": token, "auth_style": "bearer"},
+    )
+    response = alice_client.post("/settings/test/", headers={"HX-Request": "true"})
+    assert expected in response.content.decode()
+    assert token not in response.content.decode()
