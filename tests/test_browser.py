@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -60,10 +59,8 @@ def test_alice_pastes_ids_and_watches_them_reach_100_percent(
     settings.MJDASH_POLL_SECONDS = 1
     page, errors = browser_page
     ids = [sandbox.create_task(step_seconds=0.5, prompt=f"fox number {i}")["id"] for i in range(3)]
-    polls: list[float] = []
-    page.on(
-        "request", lambda r: polls.append(time.monotonic()) if "/tasks/list/" in r.url else None
-    )
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/tasks/list/" in r.url else None)
 
     log_in(page, live_server.url)
     page.fill("textarea[name=ids]", "\n".join(ids) + "\nnot-an-id")
@@ -74,14 +71,15 @@ def test_alice_pastes_ids_and_watches_them_reach_100_percent(
 
     # The bars move while the tasks run, then all three reach 100%.
     expect(page.locator("progress[value='100']")).to_have_count(3, timeout=20_000)
+    assert len(polls) >= 2, "the list did not poll while the tasks ran"
     expect(page.locator(".badge.success")).to_have_count(3)
     expect(page.locator("#summary")).to_contain_text("3 done")
-    assert polls, "the list never polled"
 
-    # Polling stops: no more requests to the list once everything is finished.
-    time.sleep(1.5)
+    # Polling stops: no more requests to the list once everything is finished. (Wait with
+    # wait_for_timeout, not time.sleep: Playwright only delivers events while it runs.)
+    page.wait_for_timeout(1500)
     settled = len(polls)
-    time.sleep(3.5)
+    page.wait_for_timeout(4000)  # four poll intervals
     assert len(polls) == settled, "the list kept polling after every task finished"
 
     ARTIFACTS.mkdir(exist_ok=True)
