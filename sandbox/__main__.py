@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .server import Sandbox, make_server
+from .server import MODES, Sandbox, make_server
 
 
 def load_seed(sandbox: Sandbox, path: Path) -> int:
@@ -16,7 +16,7 @@ def load_seed(sandbox: Sandbox, path: Path) -> int:
     seed = json.loads(path.read_text(encoding="utf-8"))
     for user, tokens in seed.get("users", {}).items():
         for token in tokens:
-            sandbox.tokens[token.removeprefix("sk-")] = user
+            sandbox.add_user(token, user)
     for task in seed.get("tasks", []):
         task = dict(task)
         sandbox.add_task(task.pop("owner"), **task)
@@ -35,8 +35,14 @@ def main(argv: list[str] | None = None) -> None:
         "--token",
         action="append",
         default=[],
-        metavar="TOKEN=USER",
-        help="accept TOKEN as gateway user USER (repeatable)",
+        metavar="TOKEN=USER[@MODE]",
+        help="accept TOKEN as gateway user USER, optionally behaving as MODE (repeatable)",
+    )
+    parser.add_argument(
+        "--mode",
+        default="new-api",
+        choices=MODES,
+        help="how the gateway behaves: new-api (default), novicezk, trueai, or spa (one-api)",
     )
     parser.add_argument("--image-dir", type=Path, help="where drawn images are kept")
     parser.add_argument(
@@ -51,10 +57,12 @@ def main(argv: list[str] | None = None) -> None:
         step_seconds=args.step_seconds,
         image_dir=image_dir,
         server_address=args.server_address,
+        mode=args.mode,
     )
     for pair in args.token:
         token, _, user = pair.partition("=")
-        sandbox.tokens[token.removeprefix("sk-")] = user or "default"
+        user, _, mode = (user or "default").partition("@")
+        sandbox.add_user(token, user, mode or None)
     seeded = load_seed(sandbox, args.seed) if args.seed else 0
     server = make_server(sandbox, args.host, args.port)
     server.verbose = args.verbose

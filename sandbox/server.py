@@ -10,8 +10,11 @@ read call counters and fetch the fake video.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -21,8 +24,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from . import shapes
+from .faults import Faults
 from .images import TINY_MP4, ImageCache
 from .tasks import SUBMIT_DESCRIPTIONS, SimTask, TaskStore, new_task_id
+
+MODES = ("new-api", "novicezk", "trueai", "spa")
 
 SPA_PAGE = (
     b'<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>New API</title>'
@@ -54,12 +61,25 @@ class Sandbox:
     step_seconds: float
     image_dir: Path
     server_address: str = ""
+    mode: str = "new-api"  # how every user's gateway behaves, unless `modes` says otherwise
+    modes: dict[str, str] = field(default_factory=dict)  # gateway user -> mode
     store: TaskStore = field(default_factory=TaskStore)
+    faults: Faults = field(default_factory=Faults)
     calls: Counter = field(default_factory=Counter)
     _calls_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.images = ImageCache(self.image_dir)
+
+    def mode_of(self, user: str | None) -> str:
+        return self.modes.get(user or "", self.mode)
+
+    def add_user(self, token: str, user: str, mode: str | None = None) -> None:
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; known: {MODES}")
+        self.tokens[token.removeprefix("sk-")] = user
+        if mode:
+            self.modes[user] = mode
 
     def count(self, name: str, n: int = 1) -> None:
         with self._calls_lock:
@@ -136,10 +156,42 @@ class Handler(BaseHTTPRequestHandler):
         self._send(429 if code == 30 else 400, body, content_type)
 
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request body, read once per request (a fault may read it before the endpoint)."""
+        if self._body is None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._body = self.rfile.read(length) if length else b""
+        return self._body
+
+    def _caller(self) -> str | None:
+        """Which gateway user the headers name, however they are written (for the mode)."""
+        for header in ("Authorization", "mj-api-secret"):
+            key = _strip_bearer(self.headers.get(header, "")).removeprefix("sk-")
+            user = self.sandbox.tokens.get(key.partition("-")[0])
+            if user:
+                return user
+        return None
 
     def _owner(self) -> str | None:
+        """The caller's gateway user, checked the way this mode's gateway checks it; None once
+        the refusal has been sent."""
+        if self.mode == "novicezk":
+            # mj-api-secret must equal the secret; a mismatch is a 401 with an empty body.
+            user = self.sandbox.tokens.get(
+                self.headers.get("mj-api-secret", "").removeprefix("sk-")
+            )
+            if user is None:
+                self._send(401, b"", None)
+            return user
+        if self.mode == "trueai":
+            # The raw Authorization value is the token: no Bearer stripping.
+            raw = self.headers.get("Authorization") or self.headers.get("Mj-Api-Secret", "")
+            user = self.sandbox.tokens.get(raw.strip().removeprefix("sk-"))
+            if user is None:
+                self._send(401, b"Authorization header missing.", None)
+            return user
+        return self._new_api_owner()
+
+    def _new_api_owner(self) -> str | None:
         """new-api's TokenAuth: Authorization (Bearer optional), else mj-api-secret; sk- optional;
         a dash suffix pins a channel, which regular users may not do."""
         key = _strip_bearer(self.headers.get("Authorization", ""))
@@ -170,38 +222,137 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, method: str) -> None:
         path = self.path.split("?", 1)[0]
         path = re.sub(r"^/[^/]+(?=/mj/)", "", path)  # /mj-fast/mj/... -> /mj/...
+        self.mode = self.sandbox.mode_of(self._caller())
+        self.fault = None
+        self._body: bytes | None = None
         for route_method, pattern, handler in ROUTES:
             match = re.fullmatch(pattern, path)
-            if match and route_method == method:
-                if path.startswith("/mj/"):  # count gateway calls, not our own test hooks
-                    self.sandbox.count(handler.__name__)
-                handler(self, *match.groups())
+            if not match or route_method != method:
+                continue
+            if not path.startswith("/mj/"):
+                handler(self, *match.groups())  # our own hooks: never faulty, never counted
                 return
-        self.sandbox.count("spa")
+            self.sandbox.count(handler.__name__)
+            if self.mode == "spa":
+                break  # stock one-api: every /mj path is the web app
+            self.fault = self.sandbox.faults.take(handler.__name__)
+            if self.fault and self._apply_fault(method, handler, match.groups()):
+                return
+            handler(self, *match.groups())
+            return
+        else:
+            self.sandbox.count("spa")
+        self._not_routed(method, path)
+
+    def _not_routed(self, method: str, path: str) -> None:
         if method == "POST":
             self._read_body()
-        if path.startswith(("/v1", "/api", "/assets")):
-            self._json(404, {"error": {"message": f"Invalid URL ({method} {path})"}})
+        if self.mode in ("novicezk", "trueai") or path.startswith(("/v1", "/api", "/assets")):
+            self._json(404, {"status": 404, "error": "Not Found", "path": path})
         else:
             self._send(200, SPA_PAGE, "text/html; charset=utf-8")
+
+    def _apply_fault(self, method: str, handler: Any, args: tuple) -> bool:
+        """Answer with the fault instead of the endpoint; False for faults that only shape
+        the endpoint's own answer (the endpoint reads self.fault)."""
+        fault, params = self.fault, self.fault.params
+        if method == "POST":
+            self._read_body()
+        if fault.kind == "latency":
+            time.sleep(float(params.get("seconds", 1)))
+            return False
+        if fault.kind in ("duplicates", "shuffle", "expired", "oversized"):
+            return False
+        if fault.kind in ("drip", "truncated"):
+            self._replay_badly(handler, args, fault.kind, float(params.get("seconds", 0.5)))
+        elif fault.kind == "status":
+            status = int(params.get("status", 500))
+            body = str(params.get("body", "Internal Server Error")).encode()
+            self._send(status, body, params.get("content_type", "text/plain; charset=utf-8"))
+        elif fault.kind == "rate_limit":
+            self.send_response(429)
+            self.send_header("Retry-After", str(params.get("retry_after", 1)))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif fault.kind == "overload":
+            body = {
+                "error": {
+                    "code": "system_cpu_overloaded",
+                    "message": "system cpu overloaded (cpu: 97.2%, threshold: 90%)",
+                    "type": "new_api_error",
+                }
+            }
+            self._json(503, body, sort_keys=True)
+        elif fault.kind == "garbage":
+            self._send(200, b'[{"id":"17121580\x00, "status": SUCC', "application/json")
+        elif fault.kind == "html":
+            self._send(200, b"<!doctype html><title>Just a moment...</title>", "text/html")
+        elif fault.kind == "redirect":
+            self.send_response(302)
+            self.send_header("Location", str(params.get("location", "http://169.254.169.254/")))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif fault.kind == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+        return True
+
+    def _replay_badly(self, handler: Any, args: tuple, kind: str, seconds: float) -> None:
+        """Make the normal answer, then send it one byte per `seconds` (drip, bounded to 200
+        bytes of patience), or only its first half before closing (truncated)."""
+        real_wfile, buffer = self.wfile, io.BytesIO()
+        self.wfile = buffer
+        try:
+            handler(self, *args)
+        finally:
+            self.wfile = real_wfile
+        raw = buffer.getvalue()
+        self.close_connection = True
+        if kind == "truncated":
+            head, _, body = raw.partition(b"\r\n\r\n")
+            self.wfile.write(head + b"\r\n\r\n" + body[: len(body) // 2])
+            return
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.wfile.write(head + b"\r\n\r\n")
+        for i in range(min(len(body), 200)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            time.sleep(seconds)
 
     # --- /mj routes ------------------------------------------------------------------------
 
     def _owned_task(self, task_id: str) -> SimTask | None:
-        """The caller's task, or None once the auth or task_no_found error has been sent."""
+        """The caller's task, or None once the auth or not-found answer has been sent, in
+        this mode's manner: new-api 400 task_no_found, novicezk an empty 200, trueai 204."""
         owner = self._owner()
         if owner is None:
             return None
-        task = self.sandbox.store.owned(owner, task_id)
+        if self.mode == "trueai":  # trueai does not scope tasks by user
+            task = self.sandbox.store.get(task_id)
+        else:
+            task = self.sandbox.store.owned(owner, task_id)
         if task is None:
-            self._mj_error("task_no_found")
+            if self.mode == "novicezk":
+                self._send(200, b"", None)
+            elif self.mode == "trueai":
+                self._send(204, b"", None)
+            else:
+                self._mj_error("task_no_found")
         return task
+
+    def _shape(self, task: SimTask, now: float) -> dict:
+        if self.mode == "novicezk":
+            return shapes.novicezk(task, now, self.sandbox.server_address)
+        if self.mode == "trueai":
+            return shapes.trueai(task, now, self.sandbox.server_address)
+        return task.snapshot(now, self.sandbox.server_address)
 
     def fetch(self, task_id: str) -> None:
         task = self._owned_task(task_id)
         if task is None:
             return
-        self._json(200, task.snapshot(time.time(), self.sandbox.server_address))
+        self._json(200, self._shape(task, time.time()))
 
     def list_by_condition(self) -> None:
         raw = self._read_body()
@@ -214,13 +365,32 @@ class Handler(BaseHTTPRequestHandler):
             self._mj_error("do_request_failed", plain=True)
             return
         ids = body.get("ids") if isinstance(body, dict) else None
-        ids = [str(i) for i in ids] if isinstance(ids, list) else []
+        ids = [str(i).strip() for i in ids] if isinstance(ids, list) else []
         self.sandbox.count("list_ids", len(ids))
         now = time.time()
-        tasks = self.sandbox.store.owned_many(owner, ids)
-        self._json(200, [t.snapshot(now, self.sandbox.server_address) for t in tasks])
+        if self.mode == "trueai":
+            tasks = [t for i in dict.fromkeys(ids) if (t := self.sandbox.store.get(i))]
+        else:
+            tasks = self.sandbox.store.owned_many(owner, ids)
+        rows = [self._shape(t, now) for t in tasks]
+        kind = self.fault.kind if self.fault else ""
+        if kind == "duplicates" or self.mode == "novicezk":
+            rows.reverse()  # novicezk iterates a HashSet: any order
+        if kind == "duplicates":
+            # new-api keeps a second row for a resubmitted id; it lags behind (E15)
+            older = [dict(r, status="IN_PROGRESS", progress="46%", imageUrl="") for r in rows]
+            rows = [row for pair in zip(older, rows, strict=True) for row in pair]
+        elif kind == "shuffle":
+            rows.reverse()
+        self._json(200, rows)
 
     def image_seed(self, task_id: str) -> None:
+        if self.mode == "novicezk":  # not in the open-source edition: Spring's default 404
+            self._owner() and self._json(404, {"status": 404, "error": "Not Found"})
+            return
+        if self.mode == "trueai":
+            self._trueai_seed(task_id)
+            return
         task = self._owned_task(task_id)
         if task is None:
             return
@@ -232,18 +402,45 @@ class Handler(BaseHTTPRequestHandler):
             body = {"code": 4, "description": "关联任务状态错误", "properties": {}, "result": ""}
         self._send(200, go_json(body), "text/plain; charset=utf-8")
 
+    def _trueai_seed(self, task_id: str) -> None:
+        if self._owner() is None:
+            return
+        task = self.sandbox.store.get(task_id)
+        if task is None:
+            status, code, description, seed = 404, 3, "关联任务不存在或已失效", None
+        elif task.status(time.time()) != "SUCCESS":
+            status, code, description, seed = 400, 4, "关联任务状态错误", None
+        else:
+            status, code, description, seed = 200, 1, "成功", task.seed
+        body = {"code": code, "description": description, "result": seed, "properties": {}}
+        self._json(status, body)
+
     def image(self, task_id: str) -> None:
+        if self.mode in ("novicezk", "trueai"):  # no image proxy: images sit at imageUrl
+            self._send(404, b"", None)
+            return
         task = self.sandbox.store.get(task_id)
         if task is None:
             self._json(400, {"error": "midjourney_task_not_found"})
             return
+        kind = self.fault.kind if self.fault else ""
+        if kind == "expired":
+            status = int(self.fault.params.get("status", 404))
+            self._json(status, {"error": "This content is no longer available."})
+        elif kind == "oversized":
+            size = int(float(self.fault.params.get("mb", 60)) * 1024 * 1024)
+            block = b"\x89PNG\r\n\x1a\n" + bytes(CHUNK - 8)
+            self._stream(200, "image/png", (block for _ in range(size // CHUNK)))
+        else:
+            self._serve_picture(task)
+
+    def _serve_picture(self, task: SimTask) -> None:
         now = time.time()
         if task.has_final_image(now):
             path = self.sandbox.images.final_png(task.id, single=task.action == "UPSCALE")
             self._stream(200, "image/png", _file_chunks(path))
         elif task.has_preview(now):
-            snapshot = task.snapshot(now, "")
-            progress = int(snapshot["progress"].rstrip("%") or 0)
+            progress = int(task.progress(now).rstrip("%") or 0)
             body = self.sandbox.images.preview_jpeg(task.id, progress)
             self._stream(
                 200, "image/jpeg", [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
@@ -252,6 +449,15 @@ class Handler(BaseHTTPRequestHandler):
             self._json(
                 403, {"error": "request blocked: unsupported protocol:  (only http/https allowed)"}
             )
+
+    def attachment(self, task_id: str, name: str) -> None:
+        """The files a direct gateway's imageUrl points at (novicezk's Discord CDN, trueai's
+        re-hosted images), served from this host."""
+        task = self.sandbox.store.get(task_id)
+        if task is None:
+            self._send(404, b"", None)
+            return
+        self._serve_picture(task)
 
     def submit(self, kind: str) -> None:
         raw = self._read_body()
@@ -285,6 +491,20 @@ class Handler(BaseHTTPRequestHandler):
     def reset_stats(self) -> None:
         self._read_body()
         self.sandbox.calls.clear()
+        self._json(200, {})
+
+    def add_fault(self) -> None:
+        """{"endpoint": "list_by_condition", "kind": "status", "status": 502, "times": 2}"""
+        try:
+            fault = self.sandbox.faults.add(json.loads(self._read_body() or b"{}"))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._json(400, {"error": f"bad fault: {exc}"})
+            return
+        self._json(201, {"endpoint": fault.endpoint, "kind": fault.kind, "times": fault.times})
+
+    def clear_faults(self) -> None:
+        self._read_body()
+        self.sandbox.faults.clear()
         self._json(200, {})
 
     def create_task(self) -> None:
@@ -331,6 +551,9 @@ ROUTES = [
     ("POST", r"/_sandbox/stats/reset", Handler.reset_stats),
     ("POST", r"/_sandbox/tasks", Handler.create_task),
     ("GET", rf"/_sandbox/video/{ID}\.mp4", Handler.video),
+    ("POST", r"/_sandbox/faults", Handler.add_fault),
+    ("POST", r"/_sandbox/faults/clear", Handler.clear_faults),
+    ("GET", rf"/attachments/{ID}/([^/]+)", Handler.attachment),
 ]
 
 

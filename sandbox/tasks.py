@@ -73,7 +73,7 @@ class SimTask:
         """A running job shows its blurred preview; a failed one keeps the last preview (E10)."""
         return self.status(now) in ("IN_PROGRESS", "FAILURE") and self.action != "DESCRIBE"
 
-    def _ms(self, phase: int) -> int:
+    def ms(self, phase: int) -> int:
         return int((self.submitted_at + phase * self.step_seconds) * 1000)
 
     # --- the wire shape --------------------------------------------------------------------
@@ -83,11 +83,7 @@ class SimTask:
         of the Go struct."""
         status = self.status(now)
         phase = self.phase(now)
-        progress = "0%"
-        if status == "IN_PROGRESS":
-            progress = f"{PROGRESS_STEPS[phase - 2]}%"
-        elif status in ("SUCCESS", "FAILURE"):
-            progress = "100%"  # new-api forces 100% on failure too
+        progress = self.progress(now)
 
         image_url = ""
         if self.has_final_image(now) or self.has_preview(now):
@@ -111,18 +107,18 @@ class SimTask:
             "promptEn": self.prompt if phase >= 1 else "",
             "description": self.description,
             "state": "",
-            "submitTime": self._ms(0) + (37 if phase >= 1 else 0),
-            "startTime": self._ms(2) if phase >= 2 else 0,
-            "finishTime": self._ms(2 + len(PROGRESS_STEPS)) if finished else 0,
+            "submitTime": self.ms(0) + (37 if phase >= 1 else 0),
+            "startTime": self.ms(2) if phase >= 2 else 0,
+            "finishTime": self.ms(2 + len(PROGRESS_STEPS)) if finished else 0,
             "imageUrl": image_url,
             "videoUrl": video_url,
             "videoUrls": video_urls,
             "status": status,
             "progress": progress,
             "failReason": self.fail_reason if status == "FAILURE" else "",
-            "buttons": self._buttons(status) if status in ("SUCCESS", "MODAL") else None,
+            "buttons": self.buttons(status) if status in ("SUCCESS", "MODAL") else None,
             "maskBase64": "",
-            "properties": self._properties() if finished else None,
+            "properties": self.properties() if finished else None,
         }
         if self.image_urls_shape != "absent":
             task["imageUrls"] = self._image_urls(server_address, status == "SUCCESS")
@@ -134,12 +130,18 @@ class SimTask:
             return None if shape == "null" else []
         if shape == "empty":
             return []
-        urls = [f"{server_address}/mj/image/{self.id}?n={i}" for i in range(4)]
-        if shape == "strings":
-            return urls
-        return [{"url": url, "thumbnail": url + "&size=640"} for url in urls]
+        return image_url_list(self, server_address, as_objects=shape == "objects")
 
-    def _buttons(self, status: str) -> list[dict]:
+    def progress(self, now: float, *, failed: str = "100%") -> str:
+        """The percent text; new-api forces 100% on failure, novicezk and trueai send ""."""
+        status, phase = self.status(now), self.phase(now)
+        if status == "IN_PROGRESS":
+            return f"{PROGRESS_STEPS[phase - 2]}%"
+        if status == "SUCCESS":
+            return "100%"
+        return failed if status == "FAILURE" else "0%"
+
+    def buttons(self, status: str) -> list[dict]:
         job = f"{self.id[-8:]}-mjdash-sandbox"
         if status == "MODAL":
             return [_button(f"MJ::CustomZoom::{job}", "🔍", "Custom Zoom")]
@@ -159,13 +161,25 @@ class SimTask:
             ]
         return []
 
-    def _properties(self) -> dict:
+    def properties(self) -> dict:
         if self.action == "DESCRIBE":
             final = "\n\n".join(
                 f"{n}️⃣ {self.prompt or 'a picture'}, variant {n} --ar 1:1" for n in range(1, 5)
             )
             return {"finalPrompt": final, "finalZhPrompt": ""}
         return {"finalPrompt": self.prompt, "finalZhPrompt": ""}
+
+
+def image_url_list(task: SimTask, server_address: str, *, as_objects: bool) -> list:
+    """One entry per picture of the grid, or the .mp4 clips of a VIDEO task, in either shape
+    gateways use: plain URL strings, or {url, thumbnail} objects (trueai)."""
+    if task.action == "VIDEO":
+        urls = [f"{server_address}/_sandbox/video/{task.id}.mp4?n={i}" for i in range(4)]
+    else:
+        urls = [f"{server_address}/attachments/{task.id}/0_{i}.png" for i in range(4)]
+    if not as_objects:
+        return urls
+    return [{"url": url, "thumbnail": url.replace(".png", "_640_N.webp")} for url in urls]
 
 
 def _button(custom_id: str, emoji: str, label: str) -> dict:
