@@ -90,7 +90,7 @@ def test_recheck_asks_the_gateway_for_this_one_task(alice_client, alice, sandbox
     TrackedTask.objects.create(user=alice, task_id=task["id"], connection=connection)
     sandbox.reset_stats()
     response = alice_client.post(f"/tasks/{task['id']}/recheck/", follow=True)
-    assert b"Checked with the gateway just now." in response.content
+    assert f"Checked {task['id']} with the gateway just now.".encode() in response.content
     assert sandbox.stats() == {"fetch": 1}
     assert TrackedTask.objects.get(user=alice).status == "SUCCESS"
 

@@ -35,6 +35,11 @@ class UpstreamConnection(models.Model):
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # The circuit breaker: after N transient failures in a row, no calls until the cool-off
+    # ends; then one probe (the next claim winner) decides.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    circuit_open_until = models.DateTimeField(null=True, blank=True)
+    unreachable_since = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -62,6 +67,10 @@ class UpstreamConnection(models.Model):
             settings.MJDASH_UPSTREAM_TOKEN,
             settings.MJDASH_UPSTREAM_AUTH,
         )
+
+    @property
+    def circuit_open(self) -> bool:
+        return bool(self.circuit_open_until and self.circuit_open_until > timezone.now())
 
     @property
     def masked_token(self) -> str:
@@ -124,6 +133,7 @@ class TrackedTask(models.Model):
     raw = models.JSONField(default=dict, blank=True)
 
     missing_upstream = models.BooleanField(default=False)
+    progress_changed_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     added_at = models.DateTimeField(default=timezone.now)
@@ -146,6 +156,19 @@ class TrackedTask(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in FINISHED_STATUSES or self.missing_upstream
+
+    @property
+    def stale(self) -> bool:
+        """Unfinished, and nothing has moved for MJDASH_STALE_MINUTES: stop spinning."""
+        if self.finished or self.progress_changed_at is None:
+            return False
+        limit = timedelta(minutes=settings.MJDASH_STALE_MINUTES)
+        return timezone.now() - self.progress_changed_at > limit
+
+    @property
+    def live(self) -> bool:
+        """Worth polling the page for: unfinished and not stale."""
+        return not self.finished and not self.stale
 
     @property
     def percent(self) -> int:
@@ -173,7 +196,7 @@ class TrackedTask(models.Model):
     @property
     def status_label(self) -> str:
         if self.missing_upstream:
-            return "Not found upstream"
+            return "No longer known upstream" if self.raw else "Not found upstream"
         return STATUS_LABELS.get(self.status, self.status.replace("_", " ").title())
 
     @property

@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
+from . import breaker
 from .models import TrackedTask, UpstreamConnection
 from .upstream import UpstreamError, UpstreamTask, client_for
 
@@ -25,12 +27,17 @@ MERGED_FIELDS = [
     "status", "progress", "action", "prompt", "prompt_en", "description", "state",
     "fail_reason", "image_url", "image_urls", "video_url", "buttons", "properties",
     "submitted_at", "started_at", "finished_at", "raw", "missing_upstream",
-    "last_checked_at", "last_error",
+    "progress_changed_at", "last_checked_at", "last_error",
 ]  # fmt: skip
 
 
 def claim(connection_id: int) -> bool:
-    """Atomically take the right to refresh this connection for the next interval."""
+    """Atomically take the right to refresh this connection for the next interval, across
+    threads and processes: a cache lock when Redis is configured, else a conditional UPDATE
+    that only one request can win."""
+    if settings.REDIS_URL:
+        key = f"mjdash:refresh-claim:{connection_id}"
+        return cache.add(key, 1, timeout=max(1, settings.MJDASH_REFRESH_SECONDS))
     now = timezone.now()
     return bool(
         UpstreamConnection.objects.filter(pk=connection_id)
@@ -69,29 +76,30 @@ def refresh_connection(connection: UpstreamConnection, ids: list[str] | None = N
     if not ids:
         return True
     size = max(1, settings.MJDASH_LIST_CHUNK)
-    with client_for(connection) as client:
-        for start in range(0, len(ids), size):
-            chunk = ids[start : start + size]
-            try:
-                found = client.list_by_condition(chunk)
-            except UpstreamError as exc:
-                record_error(connection, ids[start:], exc)
-                return False
-            merge(connection, chunk, found)
-    UpstreamConnection.objects.filter(pk=connection.pk).update(
-        last_refreshed_at=timezone.now(), last_error="", last_error_at=None
-    )
+    done = 0
+    try:
+        breaker.check(connection)
+        with client_for(connection) as client:
+            for done in range(0, len(ids), size):
+                chunk = ids[done : done + size]
+                merge(connection, chunk, client.list_by_condition(chunk))
+    except UpstreamError as exc:
+        record_error(connection, ids[done:], exc)
+        return False
+    breaker.record_success(connection)
     return True
 
 
 def recheck(task: TrackedTask) -> None:
     """One task, asked now with a single fetch (the re-check button)."""
     try:
+        breaker.check(task.connection)
         with client_for(task.connection) as client:
             found = client.fetch(task.task_id)
     except UpstreamError as exc:
         record_error(task.connection, [task.task_id], exc)
         return
+    breaker.record_success(task.connection)
     merge(task.connection, [task.task_id], [found] if found else [])
 
 
@@ -114,6 +122,11 @@ def merge(connection: UpstreamConnection, asked: list[str], found: list[Upstream
 
 
 def apply(row: TrackedTask, task: UpstreamTask) -> None:
+    if row.progress_changed_at is None or (row.status, row.progress) != (
+        task.status,
+        task.progress,
+    ):
+        row.progress_changed_at = timezone.now()
     row.status = task.status
     row.progress = task.progress
     row.action = task.action
@@ -136,11 +149,9 @@ def apply(row: TrackedTask, task: UpstreamTask) -> None:
 
 def record_error(connection: UpstreamConnection, ids: list[str], exc: UpstreamError) -> None:
     """Keep the last known state; note what went wrong, on the rows and the connection."""
-    now = timezone.now()
     log.warning("upstream %s: %s", connection.base_url, exc.message)
     TrackedTask.objects.filter(connection=connection, task_id__in=ids).update(
-        last_error=exc.message[:500], last_checked_at=now
+        last_error=exc.message[:500], last_checked_at=timezone.now()
     )
-    UpstreamConnection.objects.filter(pk=connection.pk).update(
-        last_error=exc.message[:500], last_error_at=now
-    )
+    if not connection.circuit_open:  # the breaker's own refusal is not a new failure
+        breaker.record_failure(connection, exc)

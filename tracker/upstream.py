@@ -17,10 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import stamina
 from django.conf import settings
 
 USER_AGENT = "mjdash/0.1 (+https://github.com/mjdash)"
 MAX_JSON_BYTES = 32 * 1024 * 1024
+MAX_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is left to the next refresh interval
 # How far along a status is, for merging duplicate rows (E15): keep the most advanced one.
 STATUS_RANK = {"": 0, "NOT_START": 1, "SUBMITTED": 2, "MODAL": 3, "IN_PROGRESS": 3}
 FINAL_RANK = 5
@@ -220,9 +222,11 @@ class Client:
         auth_style: str = "bearer",
         *,
         timeout: float | None = None,
+        retries: int | None = None,
         transport: httpx.BaseTransport | None = None,
     ):
         self.timeout = float(timeout or settings.MJDASH_UPSTREAM_TIMEOUT)
+        self.retries = settings.MJDASH_UPSTREAM_RETRIES if retries is None else retries
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
             if auth_style == "mj-api-secret":
@@ -279,7 +283,7 @@ class Client:
     def image_seed(self, task_id: str) -> str:
         """The seed, or UpstreamError. new-api wraps upstream failures in HTTP 200, so the
         `code` field decides, never the status alone (E22)."""
-        data = self._call("GET", f"/mj/task/{_path(task_id)}/image-seed", not_found_ok=False)
+        data = self._call("GET", f"/mj/task/{_path(task_id)}/image-seed")
         if not isinstance(data, dict):
             raise UpstreamError("The gateway sent an unreadable seed answer.")
         seed = _text(data.get("result")).strip()
@@ -301,37 +305,82 @@ class Client:
                 "The address answered, but not like a Midjourney-proxy.", permanent=True
             )
 
-    def open_image(self, task_id: str, max_bytes: int | None = None) -> ImageStream:
-        """Open the gateway's own /mj/image/<id> for streaming. Only that path, only this
-        gateway: the stored imageUrl is never followed. Closing the stream closes this
-        client too, so a view can hand the stream to its response and forget both."""
+    def open_image(
+        self, task_id: str, max_bytes: int | None = None, fallback_url: str = ""
+    ) -> ImageStream:
+        """Open the gateway's own /mj/image/<id> for streaming. Gateways without that proxy
+        (novicezk, trueai) say where the picture is in imageUrl: that is followed only when
+        it is on this same gateway. Nothing else is ever fetched. Closing the stream closes
+        this client too, so a view can hand the stream to its response and forget both."""
+        limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
+        try:
+            try:
+                return self._open_stream(f"/mj/image/{_path(task_id)}", limit)
+            except UpstreamError as exc:
+                fallback = self._same_gateway_path(fallback_url)
+                if not fallback or exc.status not in (200, 404):
+                    raise
+                return self._open_stream(fallback, limit)
+        except UpstreamError:
+            self.close()
+            raise
+
+    def _open_stream(self, path: str, limit: int) -> ImageStream:
         deadline = time.monotonic() + max(60.0, self.timeout * 6)
-        request = self._http.build_request("GET", f"/mj/image/{_path(task_id)}")
+        request = self._http.build_request("GET", path)
         request.headers["Accept"] = "image/*,video/*"
         try:
             response = self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            self.close()
             raise UpstreamError(_transport_message(exc)) from exc
         if response.status_code != 200:
             try:
                 body = _read_capped(response, deadline, 64 * 1024)
             finally:
                 response.close()
-                self.close()
             raise _image_error(response.status_code, body)
-        limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
         stream = ImageStream(response, deadline, limit, self)
         if not stream.content_type.startswith(("image/", "video/")):
-            stream.close()
+            response.close()
             raise UpstreamError(
-                f"The gateway sent {stream.content_type or 'something'} instead of an image."
+                f"The gateway sent {stream.content_type or 'something'} instead of an image.",
+                status=200,
             )
         return stream
 
+    def _same_gateway_path(self, url: str) -> str:
+        """The path of `url` when it points at this gateway; "" for anywhere else. A
+        localhost host counts as this gateway (a new-api without ServerAddress set, E18)."""
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            return ""
+        base = self._http.base_url
+        same = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+        if not (
+            same or target.host in ("localhost", "127.0.0.1") and target.scheme in ("http", "https")
+        ):
+            return ""
+        return target.raw_path.decode("ascii", "replace")
+
     # --- plumbing --------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, json: Any = None, not_found_ok: bool = True) -> Any:
+    def _call(self, method: str, path: str, *, json: Any = None) -> Any:
+        """One call with bounded, jittered retries for transient failures (a 429's
+        Retry-After is honoured when it is short); permanent failures are never retried."""
+        for attempt in stamina.retry_context(
+            on=_retry_backoff,
+            attempts=1 + self.retries,
+            timeout=self.timeout,  # retries share the one overall budget
+            wait_initial=0.2,
+            wait_max=2.0,
+            wait_jitter=0.3,
+        ):
+            with attempt:
+                return self._call_once(method, path, json=json)
+        raise AssertionError("unreachable: stamina re-raises the last failure")
+
+    def _call_once(self, method: str, path: str, *, json: Any = None) -> Any:
         """Send, read the body within an overall deadline, and turn every failure into an
         UpstreamError. Returns parsed JSON, or None for an empty answer."""
         deadline = time.monotonic() + self.timeout
@@ -346,6 +395,15 @@ class Client:
         if status != 200:
             raise _status_error(status, body, response.headers)
         return _parse_json(body, response.headers.get("content-type", ""))
+
+
+def _retry_backoff(exc: Exception) -> bool | float:
+    """stamina's hook: retry transient UpstreamErrors; wait what a 429 asked for."""
+    if not isinstance(exc, UpstreamError) or exc.permanent:
+        return False
+    if exc.retry_after is not None:
+        return exc.retry_after if exc.retry_after <= MAX_RETRY_AFTER else False
+    return True
 
 
 def _path(task_id: str) -> str:

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import refresh
+from ..breaker import unreachable_message
 from ..forms import PasteForm
-from ..models import FINISHED_STATUSES, TrackedTask
+from ..models import FINISHED_STATUSES, TrackedTask, UpstreamConnection
 from ..tracking import track
 from .common import AuthedRequest
 
@@ -32,6 +33,8 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
             _flash(request, result)
             return redirect("dashboard")
         form = PasteForm() if result.added or result.already else form
+    if request.method == "GET":
+        _refresh_if_due(request)
     context = {"form": form, "result": result, **_list_context(request)}
     if request.htmx and request.method == "POST":
         return render(request, "tracker/dashboard.html#paste-response", context)
@@ -42,13 +45,19 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
 @require_GET
 def task_list(request: AuthedRequest) -> HttpResponse:
     """The poll target. Reads the database; refresh decides whether upstream is asked."""
-    mine = TrackedTask.objects.filter(user=request.user)
-    refresh.if_due(mine.unfinished().order_by().values_list("connection_id", flat=True).distinct())
+    _refresh_if_due(request)
     context = _list_context(request)
     response = render(request, "tracker/dashboard.html#task-list-response", context)
     if not context["polling"]:
         response.status_code = HTMX_STOP_POLLING
     return response
+
+
+def _refresh_if_due(request: AuthedRequest) -> None:
+    """Every connection this user has unfinished tasks on gets refreshed if its interval has
+    passed and this request wins the claim."""
+    unfinished = TrackedTask.objects.filter(user=request.user).unfinished()
+    refresh.if_due(unfinished.order_by().values_list("connection_id", flat=True).distinct())
 
 
 def _list_context(request: AuthedRequest) -> dict:
@@ -61,11 +70,15 @@ def _list_context(request: AuthedRequest) -> dict:
         done=Count("id", filter=Q(status="SUCCESS")),
         failed=Count("id", filter=Q(status__in=["FAILURE", "CANCEL"])),
     )
+    unreachable = UpstreamConnection.objects.filter(
+        trackedtask__user=request.user, unreachable_since__isnull=False
+    ).distinct()
     return {
         "page_obj": page,
         "tasks": tasks,
         "counts": counts,
-        "polling": any(not t.finished for t in tasks),
+        "outages": [unreachable_message(c) for c in unreachable],
+        "polling": any(t.live for t in tasks),
         "poll_seconds": settings.MJDASH_POLL_SECONDS,
     }
 

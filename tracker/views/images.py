@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
+from .. import breaker
 from ..images import download_name, thumbnail
 from ..models import TrackedTask
 from ..upstream import UpstreamError, client_for
@@ -32,7 +33,7 @@ def image(request: AuthedRequest, task_id: str) -> HttpResponse:
     if request.GET.get("thumb"):
         return _thumbnail(request, task)
     try:
-        stream = client_for(task.connection).open_image(task.task_id)
+        stream = _open(task)
     except UpstreamError as exc:
         return _unavailable(request, task, exc)
     response = StreamingHttpResponse(stream.chunks(), content_type=stream.content_type)
@@ -58,9 +59,7 @@ def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     data = cache.get(key)
     if data is None:
         try:
-            data = thumbnail(
-                client_for(task.connection).open_image(task.task_id, THUMB_MAX_SOURCE).read()
-            )
+            data = thumbnail(_open(task, THUMB_MAX_SOURCE).read())
         except (UpstreamError, ValueError) as exc:
             error = exc if isinstance(exc, UpstreamError) else UpstreamError(str(exc))
             return _unavailable(request, task, error)
@@ -70,6 +69,13 @@ def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
         content_type="image/webp",
         headers={"ETag": etag, "Cache-Control": "private, max-age=604800"},
     )
+
+
+def _open(task: TrackedTask, max_bytes: int | None = None):
+    """The task's picture from its own gateway (never while the breaker is open)."""
+    breaker.check(task.connection)
+    client = client_for(task.connection)
+    return client.open_image(task.task_id, max_bytes, fallback_url=task.image_url)
 
 
 def _unavailable(

@@ -6,10 +6,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import refresh
+from .. import breaker, refresh
 from ..upstream import UpstreamError, client_for
 from .common import AuthedRequest, get_task_for_user
 
@@ -19,11 +20,11 @@ from .common import AuthedRequest, get_task_for_user
 def task_detail(request: AuthedRequest, task_id: str) -> HttpResponse:
     task = get_task_for_user(request, task_id)
     if request.htmx and request.GET.get("poll"):
-        if not task.finished:
+        if task.live:
             refresh.if_due([task.connection_id])
             task.refresh_from_db()
         response = render(request, "tracker/task_detail.html#task-panel", {"task": task})
-        if task.finished:
+        if not task.live:
             response.status_code = HTMX_STOP_POLLING
         return response
     return render(request, "tracker/task_detail.html", {"task": task})
@@ -35,6 +36,7 @@ def task_seed(request: AuthedRequest, task_id: str) -> HttpResponse:
     task = get_task_for_user(request, task_id)
     seed, seed_error = "", ""
     try:
+        breaker.check(task.connection)
         with client_for(task.connection) as client:
             seed = client.image_seed(task.task_id)
     except UpstreamError as exc:
@@ -55,7 +57,10 @@ def task_recheck(request: AuthedRequest, task_id: str) -> HttpResponse:
     if task.last_error:
         messages.warning(request, task.last_error)
     else:
-        messages.success(request, "Checked with the gateway just now.")
+        messages.success(request, f"Checked {task.task_id} with the gateway just now.")
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
+        return redirect(next_url)
     return redirect("task_detail", task_id=task.task_id)
 
 

@@ -1,0 +1,67 @@
+"""The circuit breaker per upstream connection, kept in the database so every process agrees.
+
+After MJDASH_BREAKER_FAILURES transient failures in a row, no call is made to that connection
+for MJDASH_BREAKER_COOLOFF_SECONDS. After the cool-off the next caller makes one probe: success
+closes the circuit, failure opens it for another cool-off. Permanent errors (a wrong token, a
+wrong URL) do not trip it: they are reported as they are.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import formats, timezone
+
+from .models import UpstreamConnection
+from .upstream import UpstreamError
+
+
+def check(connection: UpstreamConnection) -> None:
+    """Raise the breaker's own UpstreamError, without any call, while the circuit is open."""
+    if connection.circuit_open:
+        raise UpstreamError(unreachable_message(connection))
+
+
+def unreachable_message(connection: UpstreamConnection) -> str:
+    since = connection.unreachable_since or connection.last_error_at or timezone.now()
+    retry = connection.circuit_open_until or timezone.now()
+    return (
+        f"The gateway has been unreachable since {_clock(since)}; "
+        f"mjdash will try again at {_clock(retry)}."
+    )
+
+
+def record_success(connection: UpstreamConnection) -> None:
+    UpstreamConnection.objects.filter(pk=connection.pk).update(
+        consecutive_failures=0,
+        circuit_open_until=None,
+        unreachable_since=None,
+        last_refreshed_at=timezone.now(),
+        last_error="",
+        last_error_at=None,
+    )
+
+
+def record_failure(connection: UpstreamConnection, exc: UpstreamError) -> None:
+    now = timezone.now()
+    rows = UpstreamConnection.objects.filter(pk=connection.pk)
+    if exc.permanent:
+        rows.update(last_error=exc.message[:500], last_error_at=now, consecutive_failures=0)
+        return
+    rows.update(
+        consecutive_failures=F("consecutive_failures") + 1,
+        unreachable_since=Coalesce(F("unreachable_since"), now),
+        last_error=exc.message[:500],
+        last_error_at=now,
+    )
+    cooloff = timedelta(seconds=settings.MJDASH_BREAKER_COOLOFF_SECONDS)
+    rows.filter(consecutive_failures__gte=settings.MJDASH_BREAKER_FAILURES).update(
+        circuit_open_until=now + cooloff
+    )
+
+
+def _clock(moment) -> str:
+    return formats.time_format(timezone.localtime(moment), "H:i")
