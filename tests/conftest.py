@@ -17,6 +17,10 @@ from tracker.models import Profile, UpstreamConnection
 ROOT = Path(__file__).resolve().parent.parent
 ALICE_TOKEN = "sk-alice0000000000000000000000000000000000000000"
 BOB_TOKEN = "sk-bob000000000000000000000000000000000000000000"
+# Gateway users of the same sandbox that behave like the other gateways.
+NOVICEZK_TOKEN = "sk-novicezk00000000000000000000000000000000000"
+TRUEAI_TOKEN = "sk-trueai0000000000000000000000000000000000000"
+SPA_TOKEN = "sk-oneapi0000000000000000000000000000000000000"
 PASSWORD = "correct-horse-battery"
 
 
@@ -39,6 +43,14 @@ class Sandbox:
     def reset_stats(self) -> None:
         httpx.post(f"{self.url}/_sandbox/stats/reset").raise_for_status()
 
+    def fault(self, endpoint: str, kind: str, **params) -> None:
+        """Make `endpoint` misbehave as `kind` until clear_faults() (or `times` requests)."""
+        spec = {"endpoint": endpoint, "kind": kind, **params}
+        httpx.post(f"{self.url}/_sandbox/faults", json=spec).raise_for_status()
+
+    def clear_faults(self) -> None:
+        httpx.post(f"{self.url}/_sandbox/faults/clear").raise_for_status()
+
     def fetch(self, task_id: str, token: str = ALICE_TOKEN) -> httpx.Response:
         return httpx.get(
             f"{self.url}/mj/task/{task_id}/fetch", headers={"Authorization": f"Bearer {token}"}
@@ -49,6 +61,8 @@ def start_sandbox(tmp: Path, *extra: str) -> Sandbox:
     process = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "--port", "0", "--step-seconds", "0.3",
          "--token", f"{ALICE_TOKEN}=alice", "--token", f"{BOB_TOKEN}=bob",
+         "--token", f"{NOVICEZK_TOKEN}=nz@novicezk", "--token", f"{TRUEAI_TOKEN}=ta@trueai",
+         "--token", f"{SPA_TOKEN}=oneapi@spa",
          "--image-dir", str(tmp), *extra],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -70,12 +84,14 @@ def sandbox(tmp_path_factory) -> Sandbox:
 
 @pytest.fixture(autouse=True)
 def upstream_settings(settings, sandbox):
-    """Every test talks to the sandbox as alice's gateway user, refreshing on every poll."""
+    """Every test talks to the sandbox as alice's gateway user, refreshing on every poll,
+    and leaves the sandbox without faults."""
     settings.MJDASH_UPSTREAM_URL = sandbox.url
     settings.MJDASH_UPSTREAM_TOKEN = ALICE_TOKEN
     settings.MJDASH_UPSTREAM_AUTH = "bearer"
     settings.MJDASH_REFRESH_SECONDS = 0
-    return settings
+    yield settings
+    sandbox.clear_faults()
 
 
 @pytest.fixture
@@ -87,8 +103,7 @@ def alice(db):
 def bob(db, sandbox):
     """A stranger with his own gateway token."""
     user = get_user_model().objects.create_user("bob", password=PASSWORD)
-    connection = UpstreamConnection.for_values(sandbox.url, BOB_TOKEN, "bearer")
-    Profile.objects.create(user=user, connection=connection)
+    use_gateway(user, sandbox.url, BOB_TOKEN)
     return user
 
 
@@ -105,6 +120,12 @@ def bob_client(bob):
     client = Client()
     client.force_login(bob)
     return client
+
+
+def use_gateway(user, base_url: str, token: str, auth_style: str = "bearer") -> None:
+    """Point `user` at a gateway, as the Settings page would."""
+    connection = UpstreamConnection.for_values(base_url, token, auth_style)
+    Profile.objects.update_or_create(user=user, defaults={"connection": connection})
 
 
 def wait_until(predicate, timeout: float = 10.0, every: float = 0.1):

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.conftest import wait_until
+from tests.conftest import BOB_TOKEN, wait_until
 from tracker.models import TrackedTask, UpstreamConnection
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +131,54 @@ def test_a_stranger_never_sees_alices_rows(alice_client, bob_client, sandbox):
     alice_client.post("/", {"ids": task["id"]})
     response = bob_client.get("/tasks/list/", headers=POLL)
     assert task["id"].encode() not in response.content
+
+
+def test_two_users_on_one_token_share_one_call_and_two_tokens_never_share(
+    alice_client, bob_client, bob, settings, sandbox
+):
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    settings.MJDASH_REFRESH_SECONDS = 60
+    carol = get_user_model().objects.create_user("carol")  # alice's gateway token too
+    carol_client = Client()
+    carol_client.force_login(carol)
+    alice_task = sandbox.create_task(step_seconds=60, age_seconds=61)["id"]
+    bob_task = sandbox.create_task(token=BOB_TOKEN, step_seconds=60, age_seconds=61)["id"]
+    alice_client.post("/", {"ids": alice_task})
+    carol_client.post("/", {"ids": alice_task})
+    bob_client.post("/", {"ids": bob_task})
+    UpstreamConnection.objects.update(refresh_due_at=None)
+    sandbox.reset_stats()
+    for client in (alice_client, carol_client, bob_client) * 3:
+        client.get("/tasks/list/", headers=POLL)
+    assert sandbox.stats() == {"list_by_condition": 2, "list_ids": 2}
+    assert TrackedTask.objects.get(user=bob).status == "SUBMITTED"
+
+
+def test_a_stale_task_gets_a_badge_and_a_recheck_and_stops_the_spinning(
+    alice_client, alice, sandbox
+):
+    task = sandbox.create_task(step_seconds=3600, age_seconds=3700)  # SUBMITTED for an hour
+    alice_client.post("/", {"ids": task["id"]})
+    TrackedTask.objects.update(progress_changed_at=timezone.now() - timedelta(minutes=11))
+    response = alice_client.get("/tasks/list/", headers=POLL)
+    body = response.content.decode()
+    assert response.status_code == 286  # nothing live on screen: no polling for ever
+    assert "Stale · no change since" in body and "Re-check now" in body
+    sandbox.reset_stats()
+    page = alice_client.post(
+        f"/tasks/{task['id']}/recheck/", {"next": "/"}, follow=True
+    ).content.decode()
+    assert sandbox.stats()["fetch"] == 1  # (the dashboard it returns to may refresh too)
+    assert "Stale · no change since" in page  # asked again, still no change
+
+
+def test_a_task_the_gateway_forgets_keeps_its_last_state(alice_client, alice, sandbox):
+    task = sandbox.create_task(step_seconds=60, age_seconds=61, prompt="remember me")
+    alice_client.post("/", {"ids": task["id"]})
+    UpstreamConnection.objects.update(token=BOB_TOKEN)  # as if the gateway lost the task
+    body = alice_client.get("/tasks/list/", headers=POLL).content.decode()
+    row = TrackedTask.objects.get(user=alice)
+    assert row.missing_upstream and (row.status, row.prompt) == ("SUBMITTED", "remember me")
+    assert "No longer known upstream" in body and "remember me" in body

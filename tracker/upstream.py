@@ -283,7 +283,17 @@ class Client:
     def image_seed(self, task_id: str) -> str:
         """The seed, or UpstreamError. new-api wraps upstream failures in HTTP 200, so the
         `code` field decides, never the status alone (E22)."""
-        data = self._call("GET", f"/mj/task/{_path(task_id)}/image-seed")
+        try:
+            data = self._call("GET", f"/mj/task/{_path(task_id)}/image-seed")
+        except UpstreamError as exc:
+            if exc.status != 404:
+                raise
+            raise UpstreamError(
+                "This gateway has no seed for this task (HTTP 404). Some gateways, such as "
+                "novicezk's open-source edition, do not offer seeds.",
+                permanent=True,
+                status=404,
+            ) from exc
         if not isinstance(data, dict):
             raise UpstreamError("The gateway sent an unreadable seed answer.")
         seed = _text(data.get("result")).strip()
@@ -532,6 +542,8 @@ def _transport_message(exc: httpx.HTTPError) -> str:
         return "The gateway is unreachable (could not connect)."
     if isinstance(exc, httpx.RemoteProtocolError):
         return "The gateway dropped the connection mid-answer."
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "The gateway reset the connection."
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return "The upstream URL is not a valid http(s) address."
     return "The gateway could not be reached."

@@ -34,14 +34,14 @@ def task_detail(request: AuthedRequest, task_id: str) -> HttpResponse:
 @require_GET
 def task_seed(request: AuthedRequest, task_id: str) -> HttpResponse:
     task = get_task_for_user(request, task_id)
-    seed, seed_error = "", ""
+    seed, seed_error, can_retry = "", "", False
     try:
         breaker.check(task.connection)
         with client_for(task.connection) as client:
             seed = client.image_seed(task.task_id)
     except UpstreamError as exc:
-        seed_error = exc.message
-    context = {"task": task, "seed": seed, "seed_error": seed_error, "seed_asked": True}
+        seed_error, can_retry = exc.message, not exc.permanent
+    context = {"task": task, "seed": seed, "seed_error": seed_error, "seed_can_retry": can_retry}
     template = "tracker/task_detail.html#seed" if request.htmx else "tracker/task_detail.html"
     return render(request, template, context)
 
