@@ -96,6 +96,7 @@ class Sandbox:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mjdash-sandbox"
+    disable_nagle_algorithm = True  # Go's net/http sets TCP_NODELAY on every connection
     sandbox: Sandbox  # set on the subclass the server builds
 
     # --- plumbing --------------------------------------------------------------------------

@@ -201,5 +201,6 @@ def test_the_open_breaker_spares_seeds_and_images_too(alice_client, alice, sandb
     sandbox.reset_stats()
     seed = alice_client.get(f"/tasks/{task_id}/seed/", headers=POLL).content.decode()
     assert "unreachable since" in seed
-    assert alice_client.get(f"/mj/image/{task_id}").status_code == 502
-    assert sandbox.stats() == {}
+    image = alice_client.get(f"/mj/image/{task_id}")
+    assert image.status_code == 502, image.content[:500]
+    assert sandbox.stats() == {}, "a call went out while the circuit was open"

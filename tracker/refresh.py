@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -22,12 +24,13 @@ from .models import TrackedTask, UpstreamConnection
 from .upstream import UpstreamError, UpstreamTask, client_for
 
 log = logging.getLogger(__name__)
+MAX_PARALLEL = 4  # chunks in flight at once against one gateway
 
 MERGED_FIELDS = [
     "status", "progress", "action", "prompt", "prompt_en", "description", "state",
     "fail_reason", "image_url", "image_urls", "video_url", "buttons", "properties",
     "submitted_at", "started_at", "finished_at", "raw", "missing_upstream",
-    "progress_changed_at", "last_checked_at", "last_error",
+    "progress_changed_at",
 ]  # fmt: skip
 
 
@@ -70,32 +73,57 @@ def unfinished_ids(connection: UpstreamConnection) -> list[str]:
 
 
 def refresh_connection(connection: UpstreamConnection, ids: list[str] | None = None) -> bool:
-    """Ask about `ids` (default: all unfinished) in chunks and merge the answers.
-    Returns False when the upstream could not be asked; the error is stored, not raised."""
+    """Ask about `ids` (default: all unfinished) and merge the answers. More IDs than one
+    chunk go out as parallel chunks (at most MAX_PARALLEL at once), so a refresh takes about
+    one round trip however many tasks run, and the answers are merged together in a fixed
+    number of queries. Returns False when the upstream could not be asked; the error is
+    stored on the rows it concerns, not raised."""
     ids = unfinished_ids(connection) if ids is None else list(dict.fromkeys(ids))
     if not ids:
         return True
     size = max(1, settings.MJDASH_LIST_CHUNK)
-    done = 0
+    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
     try:
         breaker.check(connection)
-        with client_for(connection) as client:
-            for done in range(0, len(ids), size):
-                chunk = ids[done : done + size]
-                merge(connection, chunk, client.list_by_condition(chunk))
     except UpstreamError as exc:
-        record_error(connection, ids[done:], exc)
+        record_error(connection, ids, exc)
+        return False
+    ask = partial(_ask, client_for(connection))
+    if len(chunks) == 1:
+        answers = [ask(chunks[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(chunks))) as pool:
+            answers = list(pool.map(ask, chunks))
+    asked, found, failed, error = [], [], [], None
+    for chunk, answer in zip(chunks, answers, strict=True):
+        if isinstance(answer, UpstreamError):
+            failed += chunk
+            error = answer
+        else:
+            asked += chunk
+            found += answer
+    if asked:
+        merge(connection, asked, found)
+    if error is not None:
+        record_error(connection, failed, error)
         return False
     breaker.record_success(connection)
     return True
+
+
+def _ask(client, chunk: list[str]) -> list[UpstreamTask] | UpstreamError:
+    """One chunk's answer, or its failure as a value (so the other chunks still count)."""
+    try:
+        return client.list_by_condition(chunk)
+    except UpstreamError as exc:
+        return exc
 
 
 def recheck(task: TrackedTask) -> None:
     """One task, asked now with a single fetch (the re-check button)."""
     try:
         breaker.check(task.connection)
-        with client_for(task.connection) as client:
-            found = client.fetch(task.task_id)
+        found = client_for(task.connection).fetch(task.task_id)
     except UpstreamError as exc:
         record_error(task.connection, [task.task_id], exc)
         return
@@ -108,17 +136,25 @@ def merge(connection: UpstreamConnection, asked: list[str], found: list[Upstream
     An asked id that did not come back is not known upstream: it stops being polled, and
     its last known state is kept."""
     by_id = {task.id: task for task in found}
-    now = timezone.now()
-    rows = list(TrackedTask.objects.filter(connection=connection, task_id__in=asked))
+    rows = TrackedTask.objects.filter(connection=connection, task_id__in=asked)
+    changed = []
     for row in rows:
+        before = _state(row)
         task = by_id.get(row.task_id)
         if task is None:
             row.missing_upstream = True
         else:
             apply(row, task)
-        row.last_checked_at = now
-        row.last_error = ""
-    TrackedTask.objects.bulk_update(rows, MERGED_FIELDS, batch_size=200)
+        if _state(row) != before:
+            changed.append(row)
+    # Most polls change few rows: write those, and stamp the check on all in one UPDATE.
+    TrackedTask.objects.bulk_update(changed, MERGED_FIELDS, batch_size=200)
+    rows.update(last_checked_at=timezone.now(), last_error="")
+
+
+def _state(row: TrackedTask) -> tuple:
+    """What a person can see change (the raw JSON alone, e.g. a new ?rand=, does not count)."""
+    return tuple(getattr(row, name) for name in MERGED_FIELDS if name != "raw")
 
 
 def apply(row: TrackedTask, task: UpstreamTask) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ MAX_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is left to the next refre
 STATUS_RANK = {"": 0, "NOT_START": 1, "SUBMITTED": 2, "MODAL": 3, "IN_PROGRESS": 3}
 FINAL_RANK = 5
 PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+RAND_PARAM = re.compile(r"[?&]rand=\d+$")
 REQUEST_ID = re.compile(r"\s*\(request id: [^)]*\)\s*$")
 
 
@@ -104,7 +106,7 @@ class UpstreamTask:
             description=_text(data.get("description")),
             state=_text(data.get("state")),
             fail_reason=_text(data.get("failReason")),
-            image_url=_url(data.get("imageUrl")),
+            image_url=_without_rand(_url(data.get("imageUrl"))),
             image_urls=_urls(data.get("imageUrls")),
             video_url=_url(data.get("videoUrl")),
             buttons=_buttons(data.get("buttons")),
@@ -131,6 +133,11 @@ def _text(value: Any) -> str:
 def _url(value: Any) -> str:
     text = _text(value).strip()
     return text if text.startswith(("http://", "https://")) else ""
+
+
+def _without_rand(url: str) -> str:
+    """new-api appends ?rand=<nanos> to unfinished images on every fetch; it means nothing."""
+    return RAND_PARAM.sub("", url)
 
 
 def _urls(value: Any) -> tuple[str, ...]:
@@ -180,9 +187,8 @@ class ImageStream:
     """An open upstream image: its type and length, and its bytes as a sync iterator that
     holds to an overall deadline and a size cap, then closes the connection."""
 
-    def __init__(self, response: httpx.Response, deadline: float, max_bytes: int, client: Client):
+    def __init__(self, response: httpx.Response, deadline: float, max_bytes: int):
         self._response = response
-        self._client = client
         self._deadline = deadline
         self._max_bytes = max_bytes
         self.content_type = response.headers.get("content-type", "").split(";")[0].strip()
@@ -209,7 +215,6 @@ class ImageStream:
 
     def close(self) -> None:
         self._response.close()
-        self._client.close()
 
 
 class Client:
@@ -324,16 +329,12 @@ class Client:
         this client too, so a view can hand the stream to its response and forget both."""
         limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
         try:
-            try:
-                return self._open_stream(f"/mj/image/{_path(task_id)}", limit)
-            except UpstreamError as exc:
-                fallback = self._same_gateway_path(fallback_url)
-                if not fallback or exc.status not in (200, 404):
-                    raise
-                return self._open_stream(fallback, limit)
-        except UpstreamError:
-            self.close()
-            raise
+            return self._open_stream(f"/mj/image/{_path(task_id)}", limit)
+        except UpstreamError as exc:
+            fallback = self._same_gateway_path(fallback_url)
+            if not fallback or exc.status not in (200, 404):
+                raise
+            return self._open_stream(fallback, limit)
 
     def _open_stream(self, path: str, limit: int) -> ImageStream:
         deadline = time.monotonic() + max(60.0, self.timeout * 6)
@@ -349,7 +350,7 @@ class Client:
             finally:
                 response.close()
             raise _image_error(response.status_code, body)
-        stream = ImageStream(response, deadline, limit, self)
+        stream = ImageStream(response, deadline, limit)
         if not stream.content_type.startswith(("image/", "video/")):
             response.close()
             raise UpstreamError(
@@ -549,6 +550,29 @@ def _transport_message(exc: httpx.HTTPError) -> str:
     return "The gateway could not be reached."
 
 
-def client_for(connection: Any, *, transport: httpx.BaseTransport | None = None) -> Client:
-    """A client for a stored UpstreamConnection."""
-    return Client(connection.base_url, connection.token, connection.auth_style, transport=transport)
+_shared: dict[tuple, Client] = {}
+_shared_lock = threading.Lock()
+MAX_SHARED = 64
+
+
+def client_for(connection: Any) -> Client:
+    """The process's client for a stored UpstreamConnection. One per gateway + token, kept
+    open, so polls reuse its kept-alive connections instead of dialling (and building a TLS
+    context) every time. httpx clients are thread-safe."""
+    key = (
+        connection.base_url,
+        connection.token,
+        connection.auth_style,
+        settings.MJDASH_UPSTREAM_TIMEOUT,
+        settings.MJDASH_UPSTREAM_RETRIES,
+    )
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None:
+            if len(_shared) >= MAX_SHARED:  # settings pages can mint many; start over
+                for old in _shared.values():
+                    old.close()
+                _shared.clear()
+            client = Client(connection.base_url, connection.token, connection.auth_style)
+            _shared[key] = client
+        return client

@@ -74,8 +74,9 @@ def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 def _open(task: TrackedTask, max_bytes: int | None = None):
     """The task's picture from its own gateway (never while the breaker is open)."""
     breaker.check(task.connection)
-    client = client_for(task.connection)
-    return client.open_image(task.task_id, max_bytes, fallback_url=task.image_url)
+    return client_for(task.connection).open_image(
+        task.task_id, max_bytes, fallback_url=task.image_url
+    )
 
 
 def _unavailable(

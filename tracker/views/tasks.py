@@ -37,8 +37,7 @@ def task_seed(request: AuthedRequest, task_id: str) -> HttpResponse:
     seed, seed_error, can_retry = "", "", False
     try:
         breaker.check(task.connection)
-        with client_for(task.connection) as client:
-            seed = client.image_seed(task.task_id)
+        seed = client_for(task.connection).image_seed(task.task_id)
     except UpstreamError as exc:
         seed_error, can_retry = exc.message, not exc.permanent
     context = {"task": task, "seed": seed, "seed_error": seed_error, "seed_can_retry": can_retry}
