@@ -25,7 +25,7 @@ LIST_FAULTS = {
     "overload": ({}, "having trouble (HTTP 503)"),
     "garbage": ({}, "unreadable answer"),
     "truncated": ({}, "dropped the connection"),
-    "reset": ({}, "The gateway reset the connection."),
+    "reset": ({}, "The gateway reset the connection"),
     "html": ({}, "web page, not the Midjourney API"),
 }
 

@@ -26,12 +26,14 @@ def check(connection: UpstreamConnection) -> None:
 
 
 def unreachable_message(connection: UpstreamConnection) -> str:
+    """Since when the gateway has failed, what it last said, and when the next try is."""
     since = connection.unreachable_since or connection.last_error_at or timezone.now()
-    retry = connection.circuit_open_until or timezone.now()
-    return (
-        f"The gateway has been unreachable since {_clock(since)}; "
-        f"mjdash will try again at {_clock(retry)}."
-    )
+    text = f"The gateway has been unreachable since {_clock(since)}"
+    if connection.last_error and not connection.last_error.startswith("The gateway has been"):
+        text += f" (last error: {connection.last_error.rstrip('.')})"
+    if connection.circuit_open:
+        text += f"; mjdash will try again at {_clock(connection.circuit_open_until)}"
+    return text + "."
 
 
 def record_success(connection: UpstreamConnection) -> None:

@@ -78,6 +78,7 @@ def _list_context(request: AuthedRequest) -> dict:
         "tasks": tasks,
         "counts": counts,
         "outages": [unreachable_message(c) for c in unreachable],
+        "outage_ids": {c.pk for c in unreachable},
         "polling": any(t.live for t in tasks),
         "poll_seconds": settings.MJDASH_POLL_SECONDS,
     }
