@@ -182,6 +182,8 @@ MJDASH_UPSTREAM_AUTH = os.environ.get("MJDASH_UPSTREAM_AUTH", "bearer")
 if MJDASH_UPSTREAM_AUTH not in ("bearer", "raw", "mj-api-secret"):
     raise ImproperlyConfigured("MJDASH_UPSTREAM_AUTH must be bearer, raw or mj-api-secret")
 MJDASH_ALLOW_SIGNUP = envbool("MJDASH_ALLOW_SIGNUP", "False")
+# Users may name their own gateway; by default not one on this server's own network.
+MJDASH_ALLOW_PRIVATE_UPSTREAMS = envbool("MJDASH_ALLOW_PRIVATE_UPSTREAMS", str(DEBUG))
 MJDASH_REFRESH_SECONDS = envint("MJDASH_REFRESH_SECONDS", "5")
 MJDASH_POLL_SECONDS = envint("MJDASH_POLL_SECONDS", "3")
 MJDASH_UPSTREAM_TIMEOUT = envint("MJDASH_UPSTREAM_TIMEOUT", "10")

@@ -56,3 +56,13 @@ def test_the_admin_shows_only_a_masked_token(admin_client, alice_client, sandbox
     assert page.status_code == 200
     assert ALICE_TOKEN.encode() not in page.content
     assert ("…" + ALICE_TOKEN[-4:]).encode() in page.content
+
+
+def test_credentials_in_a_gateway_url_are_never_shown(alice_client, alice, sandbox):
+    from tests.conftest import use_gateway
+
+    port = sandbox.url.rsplit(":", 1)[1]
+    use_gateway(alice, f"http://gwuser:hunter2secret@127.0.0.1:{port}", ALICE_TOKEN)
+    body = alice_client.get("/settings/").content.decode()
+    assert f"http://127.0.0.1:{port}" in body
+    assert "hunter2secret" not in body

@@ -75,3 +75,23 @@ def test_test_connection_says_what_it_found(alice_client, sandbox, base_url, tok
     response = alice_client.post("/settings/test/", headers={"HX-Request": "true"})
     assert expected in response.content.decode()
     assert token not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://127.0.0.1:8765", "private or local address (127.0.0.1)"),
+        ("http://169.254.169.254/latest", "private or local address (169.254.169.254)"),
+        ("http://10.1.2.3", "private or local address (10.1.2.3)"),
+        ("https://no-such-host.invalid", "does not resolve"),
+    ],
+)
+def test_a_gateway_on_the_servers_own_network_is_refused(
+    alice_client, alice, settings, url, reason
+):
+    settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS = False
+    response = alice_client.post(
+        "/settings/", {"base_url": url, "token": "", "auth_style": "bearer"}
+    )
+    assert reason in response.content.decode()
+    assert not Profile.objects.filter(user=alice).exists()

@@ -18,8 +18,8 @@ class TrackedTaskAdmin(admin.ModelAdmin):
 class UpstreamConnectionAdmin(admin.ModelAdmin):
     """The token itself is never shown here: only its last four characters."""
 
-    list_display = ["base_url", "masked_token", "auth_style", "last_refreshed_at", "last_error"]
-    fields = ["base_url", "masked_token", "auth_style", "last_refreshed_at", "last_error"]
+    list_display = ["display_url", "masked_token", "auth_style", "last_refreshed_at", "last_error"]
+    fields = ["display_url", "masked_token", "auth_style", "last_refreshed_at", "last_error"]
     readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 
 from .models import AuthStyle
@@ -53,7 +58,25 @@ class ConnectionForm(forms.Form):
             raise forms.ValidationError("Use an http:// or https:// address.")
         if url.endswith("/mj"):
             url = url[: -len("/mj")]
+        if not settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS:
+            refuse_private_host(urlsplit(url).hostname or "")
         return url
+
+
+def refuse_private_host(host: str) -> None:
+    """The server calls whatever gateway a user names: keep that off its own network
+    (loopback, private, link-local and cloud metadata addresses)."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, UnicodeError):
+        raise forms.ValidationError(f"“{host}” does not resolve to an address.") from None
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            raise forms.ValidationError(
+                f"“{host}” is a private or local address ({ip}); this site only connects "
+                "to public gateways."
+            )
 
 
 class SignupForm(UserCreationForm):

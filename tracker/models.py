@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import models
@@ -43,7 +44,7 @@ class UpstreamConnection(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
-        return f"{self.base_url} ({self.masked_token})"
+        return f"{self.display_url} ({self.masked_token})"
 
     @staticmethod
     def make_fingerprint(base_url: str, token: str, auth_style: str) -> str:
@@ -67,6 +68,14 @@ class UpstreamConnection(models.Model):
             settings.MJDASH_UPSTREAM_TOKEN,
             settings.MJDASH_UPSTREAM_AUTH,
         )
+
+    @property
+    def display_url(self) -> str:
+        """The base URL without any user:password@ part, fit for pages and logs."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     @property
     def circuit_open(self) -> bool:

@@ -185,7 +185,7 @@ def apply(row: TrackedTask, task: UpstreamTask) -> None:
 
 def record_error(connection: UpstreamConnection, ids: list[str], exc: UpstreamError) -> None:
     """Keep the last known state; note what went wrong, on the rows and the connection."""
-    log.warning("upstream %s: %s", connection.base_url, exc.message)
+    log.warning("upstream %s: %s", connection.display_url, exc.message)
     TrackedTask.objects.filter(connection=connection, task_id__in=ids).update(
         last_error=exc.message[:500], last_checked_at=timezone.now()
     )

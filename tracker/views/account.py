@@ -20,7 +20,7 @@ from .common import AuthedRequest
 @require_http_methods(["GET", "POST"])
 def settings_page(request: AuthedRequest) -> HttpResponse:
     current = connection_for(request.user)
-    initial = {"base_url": current.base_url, "auth_style": current.auth_style}
+    initial = {"base_url": current.display_url, "auth_style": current.auth_style}
     form = ConnectionForm(request.POST or None, initial=initial)
     if request.method == "POST" and request.POST.get("use_default"):
         Profile.objects.update_or_create(user=request.user, defaults={"connection": None})
@@ -28,9 +28,10 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
         return redirect("settings")
     if request.method == "POST" and form.is_valid():
         token = form.cleaned_data["token"] or current.token
-        connection = UpstreamConnection.for_values(
-            form.cleaned_data["base_url"], token, form.cleaned_data["auth_style"]
-        )
+        base_url = form.cleaned_data["base_url"]
+        if base_url == current.display_url:  # unchanged: keep any user:password@ it hides
+            base_url = current.base_url
+        connection = UpstreamConnection.for_values(base_url, token, form.cleaned_data["auth_style"])
         Profile.objects.update_or_create(user=request.user, defaults={"connection": connection})
         messages.success(request, "Saved. Task IDs you add from now on use this gateway.")
         return redirect("settings")
