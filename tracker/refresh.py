@@ -2,8 +2,8 @@
 
 The poll view, the paste flow, the re-check button and (later) the worker all come here. A
 connection is asked at most once per MJDASH_REFRESH_SECONDS, for everyone who uses it: the
-request whose conditional UPDATE claims the connection makes one batched list-by-condition
-call (chunked), every other request just renders what is stored.
+request that claims the connection makes the batched list-by-condition calls (one per chunk
+of IDs); every other request just renders what is stored.
 """
 
 from __future__ import annotations

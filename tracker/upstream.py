@@ -325,8 +325,8 @@ class Client:
     ) -> ImageStream:
         """Open the gateway's own /mj/image/<id> for streaming. Gateways without that proxy
         (novicezk, trueai) say where the picture is in imageUrl: that is followed only when
-        it is on this same gateway. Nothing else is ever fetched. Closing the stream closes
-        this client too, so a view can hand the stream to its response and forget both."""
+        it is on this same gateway. Nothing else is ever fetched. The stream closes its
+        response once read to the end, or when closed."""
         limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
         try:
             return self._open_stream(f"/mj/image/{_path(task_id)}", limit)

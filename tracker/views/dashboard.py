@@ -16,7 +16,7 @@ from .. import refresh
 from ..breaker import unreachable_message
 from ..forms import PasteForm
 from ..models import FINISHED_STATUSES, TrackedTask, UpstreamConnection
-from ..tracking import track
+from ..tracking import TrackResult, track
 from .common import AuthedRequest
 
 PAGE_SIZE = 50
@@ -70,9 +70,11 @@ def _list_context(request: AuthedRequest) -> dict:
         done=Count("id", filter=Q(status="SUCCESS")),
         failed=Count("id", filter=Q(status__in=["FAILURE", "CANCEL"])),
     )
-    unreachable = UpstreamConnection.objects.filter(
-        trackedtask__user=request.user, unreachable_since__isnull=False
-    ).distinct()
+    unreachable = list(
+        UpstreamConnection.objects.filter(
+            trackedtask__user=request.user, unreachable_since__isnull=False
+        ).distinct()
+    )
     return {
         "page_obj": page,
         "tasks": tasks,
@@ -84,17 +86,15 @@ def _list_context(request: AuthedRequest) -> dict:
     }
 
 
-def _flash(request: AuthedRequest, result) -> None:
+def _flash(request: AuthedRequest, result: TrackResult) -> None:
     if result.nothing_found:
         messages.warning(request, "No task IDs found in what you pasted.")
         return
     level = messages.SUCCESS if result.added else messages.INFO
-    messages.add_message(request, level, _summary(result))
+    summary = (
+        f"{len(result.added)} added, {len(result.already)} already tracked, "
+        f"{len(result.rejected)} rejected."
+    )
+    messages.add_message(request, level, summary)
     for token, reason in result.rejected[:20]:
         messages.warning(request, f"Rejected “{token}”: {reason}")
-
-
-def _summary(result) -> str:
-    parts = [f"{len(result.added)} added", f"{len(result.already)} already tracked"]
-    parts.append(f"{len(result.rejected)} rejected")
-    return ", ".join(parts) + "."
