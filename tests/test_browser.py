@@ -39,6 +39,8 @@ def browser_page(live_server):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         yield page, errors
+        # Let in-flight image requests finish, so none reaches the sandbox during a later test.
+        page.wait_for_load_state("networkidle")
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
