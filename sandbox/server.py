@@ -355,16 +355,24 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._json(200, self._shape(task, time.time()))
 
-    def list_by_condition(self) -> None:
+    def _authed_json(self, *, plain: bool = False) -> tuple[str, Any] | None:
+        """The caller and the request's JSON body (None when empty), or None once the
+        refusal has been sent: the auth error, or new-api's do_request_failed."""
         raw = self._read_body()
         owner = self._owner()
         if owner is None:
-            return
+            return None
         try:
-            body = json.loads(raw or b"null")
+            return owner, json.loads(raw or b"null")
         except ValueError:
-            self._mj_error("do_request_failed", plain=True)
+            self._mj_error("do_request_failed", plain=plain)
+            return None
+
+    def list_by_condition(self) -> None:
+        caller = self._authed_json(plain=True)  # gin has flushed a 400 before the body
+        if caller is None:
             return
+        owner, body = caller
         ids = body.get("ids") if isinstance(body, dict) else None
         ids = [str(i).strip() for i in ids] if isinstance(ids, list) else []
         self.sandbox.count("list_ids", len(ids))
@@ -461,15 +469,11 @@ class Handler(BaseHTTPRequestHandler):
         self._serve_picture(task)
 
     def submit(self, kind: str) -> None:
-        raw = self._read_body()
-        owner = self._owner()
-        if owner is None:
+        caller = self._authed_json()
+        if caller is None:
             return
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            self._mj_error("do_request_failed")
-            return
+        owner, body = caller
+        body = {} if body is None else body
         action = SUBMIT_ACTIONS.get(kind)
         if action is None or not isinstance(body, dict):
             self._mj_error("invalid_request")
