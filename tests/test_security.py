@@ -7,7 +7,7 @@ import re
 import pytest
 from django.test import Client
 
-from tests.conftest import ALICE_TOKEN
+from tests.conftest import ALICE_TOKEN, track_new_task
 
 pytestmark = pytest.mark.django_db
 PAGES = ["/", "/gallery/", "/settings/", "/accounts/login/"]
@@ -51,7 +51,7 @@ def test_the_admin_shows_only_a_masked_token(admin_client, alice_client, sandbox
     alice_client.post("/", {"ids": task["id"]})
     from tracker.models import UpstreamConnection
 
-    connection = UpstreamConnection.objects.get(token=ALICE_TOKEN)
+    connection = next(c for c in UpstreamConnection.objects.all() if c.token == ALICE_TOKEN)
     page = admin_client.get(f"/admin/tracker/upstreamconnection/{connection.pk}/change/")
     assert page.status_code == 200
     assert ALICE_TOKEN.encode() not in page.content
@@ -66,3 +66,31 @@ def test_credentials_in_a_gateway_url_are_never_shown(alice_client, alice, sandb
     body = alice_client.get("/settings/").content.decode()
     assert f"http://127.0.0.1:{port}" in body
     assert "hunter2secret" not in body
+
+
+def test_tokens_are_encrypted_at_rest(alice_client, sandbox):
+    from django.db import connection as db
+
+    from tracker.models import UpstreamConnection
+
+    track_new_task(alice_client, sandbox)  # stores the site default connection
+    with db.cursor() as cursor:
+        cursor.execute("SELECT token FROM tracker_upstreamconnection")
+        stored = [row[0] for row in cursor.fetchall()]
+    assert stored and all(value.startswith("fernet:") for value in stored)
+    assert not any(ALICE_TOKEN in value for value in stored)
+    assert UpstreamConnection.objects.get().token == ALICE_TOKEN
+
+
+def test_a_rotated_secret_key_still_opens_tokens_and_a_lost_one_fails_safely(
+    alice, settings, sandbox
+):
+    from tracker.models import UpstreamConnection
+
+    connection = UpstreamConnection.for_values(sandbox.url, ALICE_TOKEN, "bearer")
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-brand-new-secret-key", [old_key]
+    assert UpstreamConnection.objects.get(pk=connection.pk).token == ALICE_TOKEN
+    settings.SECRET_KEY_FALLBACKS = []
+    lost = UpstreamConnection.objects.get(pk=connection.pk)
+    assert (lost.token, lost.masked_token) == ("", "no token")  # asks for the token again

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from .fields import EncryptedTextField
+
 FINISHED_STATUSES = {"SUCCESS", "FAILURE", "CANCEL"}
 PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 
@@ -27,7 +29,7 @@ class UpstreamConnection(models.Model):
     alike, while different tokens never share cached state."""
 
     base_url = models.URLField(max_length=500)
-    token = models.CharField(max_length=500, blank=True)
+    token = EncryptedTextField(blank=True)  # encrypted at rest; never rendered whole
     auth_style = models.CharField(max_length=20, choices=AuthStyle, default=AuthStyle.BEARER)
     fingerprint = models.CharField(max_length=64, unique=True, editable=False)
     # The refresh claim: only the request whose conditional UPDATE moves this forward asks
