@@ -488,7 +488,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- sandbox-only routes ---------------------------------------------------------------
 
     def health(self) -> None:
-        self._json(200, {"ok": True, "tasks": len(self.sandbox.store._tasks)})
+        self._json(200, {"ok": True, "tasks": len(self.sandbox.store)})
 
     def stats(self) -> None:
         self._json(200, dict(self.sandbox.calls))

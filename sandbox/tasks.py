@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 # Percent values a job reports while it runs, as new-api shows them (a new value per 15 s poll).
 PROGRESS_STEPS = (8, 23, 46, 62, 85)
-FINAL_STATES = ("SUCCESS", "FAILURE", "MODAL")
 GRID_ACTIONS = {"IMAGINE", "VARIATION", "REROLL", "BLEND", "HIGH_VARIATION", "LOW_VARIATION"}
 
 SUBMIT_DESCRIPTIONS = ("提交成功", "Submit success", "排队中，前面还有1个任务")
@@ -60,9 +59,6 @@ class SimTask:
         if phase < 2 + len(PROGRESS_STEPS):
             return "IN_PROGRESS"
         return self.outcome
-
-    def is_finished(self, now: float) -> bool:
-        return self.status(now) in ("SUCCESS", "FAILURE")
 
     def has_final_image(self, now: float) -> bool:
         return self.status(now) == "SUCCESS" or (
@@ -199,6 +195,9 @@ class TaskStore:
                 task.id = str(int(task.id) + 1)
             self._tasks[task.id] = task
         return task
+
+    def __len__(self) -> int:
+        return len(self._tasks)
 
     def get(self, task_id: str) -> SimTask | None:
         return self._tasks.get(task_id)

@@ -5,4 +5,7 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict:
-    return {"allow_signup": settings.MJDASH_ALLOW_SIGNUP}
+    return {
+        "allow_signup": settings.MJDASH_ALLOW_SIGNUP,
+        "poll_seconds": settings.MJDASH_POLL_SECONDS,  # every polling region's rhythm
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -82,7 +81,6 @@ def _list_context(request: AuthedRequest) -> dict:
         "outages": [unreachable_message(c) for c in unreachable],
         "outage_ids": {c.pk for c in unreachable},
         "polling": any(t.live for t in tasks),
-        "poll_seconds": settings.MJDASH_POLL_SECONDS,
     }
 
 
