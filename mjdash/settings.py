@@ -6,6 +6,7 @@ Every variable is listed, with its default, in .env.example and the README.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -16,10 +17,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def envbool(name: str, default: str) -> bool:
+    """true/false, 1/0, yes/no or on/off, in any case; anything else stops the start."""
     value = os.environ.get(name, default)
-    if value not in ("True", "False"):
-        raise ImproperlyConfigured(f"{name} must be True or False, not {value!r}")
-    return value == "True"
+    word = value.strip().lower()
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false (got {value!r})")
 
 
 def envint(name: str, default: str) -> int:
@@ -67,6 +72,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     "tracker",
 ]
 
@@ -82,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "tracker.middleware.HtmxLoginRedirectMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a locked-out login into our 429 page
 ]
 
 ROOT_URLCONF = "mjdash.urls"
@@ -178,8 +185,48 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", "False")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "False")
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "False")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "False")
 if envbool("BEHIND_HTTPS_PROXY", "False"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Accounts. Login throttling (django-axes): after MJDASH_LOGIN_FAILURE_LIMIT failures for one
+# username from one client address, that pair is refused for the cool-off, even with the right
+# password; a refused try restarts the cool-off. AxesStandaloneBackend only checks the lockout;
+# ModelBackend logs people in.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("MJDASH_LOGIN_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envint("MJDASH_LOGIN_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "mjdash.accounts.locked_out"
+AXES_CLIENT_IP_CALLABLE = "mjdash.accounts.client_ip"
+# Reverse proxies in front of mjdash that each append the client's address to
+# X-Forwarded-For. 0 trusts no header and uses the connection's own address (REMOTE_ADDR).
+MJDASH_PROXY_COUNT = envint("MJDASH_PROXY_COUNT", "0")
+
+# Mail, for password reset only. Without EMAIL_HOST there is no mailer, so nothing can try to
+# send mail, and the password reset pages are not routed (mjdash/urls.py).
+MAILERS = {}
+_smtp = {
+    "host": os.environ.get("EMAIL_HOST", ""),
+    "port": envint("EMAIL_PORT", "587"),
+    "username": os.environ.get("EMAIL_HOST_USER", ""),
+    "password": envsecret("EMAIL_HOST_PASSWORD"),
+    "use_tls": envbool("EMAIL_USE_TLS", "True"),
+    "timeout": 10,
+}
+if _smtp["host"]:
+    MAILERS["default"] = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": _smtp,
+    }
+else:
+    SILENCED_SYSTEM_CHECKS = ["mail.W001"]  # "no default mailer": deliberately so
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 # mjdash itself
 MJDASH_UPSTREAM_URL = os.environ.get("MJDASH_UPSTREAM_URL", "http://127.0.0.1:8765")
@@ -199,6 +246,14 @@ MJDASH_BREAKER_FAILURES = envint("MJDASH_BREAKER_FAILURES", "3")
 MJDASH_BREAKER_COOLOFF_SECONDS = envint("MJDASH_BREAKER_COOLOFF_SECONDS", "60")
 MJDASH_STALE_MINUTES = envint("MJDASH_STALE_MINUTES", "10")
 MJDASH_IMAGE_MAX_BYTES = envint("MJDASH_IMAGE_MAX_BYTES", str(50 * 1024 * 1024))
+MJDASH_IMAGE_TIMEOUT = envint("MJDASH_IMAGE_TIMEOUT", "60")  # seconds for every byte of one image
+# The site's gateway and token are shared by everyone who picks no gateway of their own.
+# False keeps that shared default for staff only; everyone else brings their own token.
+MJDASH_SHARED_DEFAULT_FOR_ALL = envbool("MJDASH_SHARED_DEFAULT_FOR_ALL", "True")
+# Guessing task IDs on the shared gateway: after this many unknown IDs in the window, an
+# account's further unknown IDs are refused until the window ends.
+MJDASH_GUESS_LIMIT = envint("MJDASH_GUESS_LIMIT", "20")
+MJDASH_GUESS_WINDOW_MINUTES = envint("MJDASH_GUESS_WINDOW_MINUTES", "15")
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import urls as auth_urls
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.templatetags.static import static
@@ -12,9 +14,17 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("img/favicon.svg"), permanent=True)
 
 
+# Password reset sends mail: with no mailer (EMAIL_HOST unset) its pages are not routed at
+# all, and the login page, which links to them only where they resolve, offers no link.
+account_urls = [
+    pattern
+    for pattern in auth_urls.urlpatterns
+    if "default" in settings.MAILERS or not pattern.name.startswith("password_reset")
+]
+
 urlpatterns = [
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    path("accounts/", include(account_urls)),
     path("", include("tracker.urls")),
 ]
