@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -108,6 +111,21 @@ def bob(db, sandbox):
 
 
 @pytest.fixture
+def carol(db):
+    """A second account on the site default: she shares the site's gateway token with alice."""
+    return get_user_model().objects.create_user("carol", password=PASSWORD)
+
+
+@pytest.fixture
+def carol_client(carol):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(carol)
+    return client
+
+
+@pytest.fixture
 def alice_client(client, alice):
     client.force_login(alice)
     return client
@@ -144,3 +162,89 @@ def track_new_task(client, sandbox: Sandbox, **fields) -> str:
     task_id = sandbox.create_task(**fields)["id"]
     client.post("/", {"ids": task_id})
     return task_id
+
+
+@dataclass
+class Answer:
+    """What the stub gateway sends for one path: a status, headers, and a body that is
+    bytes or an iterable of byte chunks (sent with a pause between them)."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | Iterable[bytes] = b"[]"
+    pause: float = 0.0
+
+
+class StubGateway:
+    """A hostile or broken gateway on 127.0.0.1 over real HTTP, for the exact fault cases the
+    sandbox has no switch for. It records every request it receives, headers included, so a
+    test can prove what mjdash sent (or that it sent nothing at all)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.answers: dict[str, Answer] = {}
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                stub.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers),
+                     "body": body}
+                )  # fmt: skip
+                answer = next(
+                    (a for prefix, a in stub.answers.items() if self.path.startswith(prefix)),
+                    Answer(),
+                )
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                chunks = [answer.body] if isinstance(answer.body, bytes) else answer.body
+                if isinstance(answer.body, bytes) and "Content-Length" not in answer.headers:
+                    self.send_header("Content-Length", str(len(answer.body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                try:
+                    for chunk in chunks:
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        time.sleep(answer.pause)
+                except OSError:
+                    pass  # mjdash hung up, as it should on a bad answer
+                self.close_connection = True
+
+            do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, path_prefix: str, answer: Answer) -> None:
+        self.answers[path_prefix] = answer
+
+    def sent(self, secret: str) -> bool:
+        """Did any request carry `secret`, in any header or in its body?"""
+        for request in self.requests:
+            blob = repr(request["headers"]).encode() + request["body"]
+            if secret.encode() in blob:
+                return True
+        return False
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stub():
+    gateway = StubGateway()
+    yield gateway
+    gateway.close()

@@ -115,7 +115,7 @@ def test_rows_in_any_order_are_matched_by_id(alice_client, alice, sandbox):
 IMAGE_FAULTS = {
     "expired-404": ("expired", {"status": 404}, 404, "no longer available upstream"),
     "expired-403": ("expired", {"status": 403}, 404, "no longer available upstream"),
-    "html": ("html", {}, 502, "text/html instead of an image"),
+    "html": ("html", {}, 502, "text/html that is not a picture or a video"),
     "redirect": ("redirect", {}, 502, "redirected"),
     "status-500": ("status", {"status": 500}, 502, "HTTP 500"),
     "reset": ("reset", {}, 502, "The gateway reset the connection."),

@@ -31,7 +31,7 @@ def answer(status: int, body: bytes | str | object = b"", content_type="applicat
 
 def test_it_fetches_a_task_into_a_typed_object(sandbox):
     task = sandbox.create_task(prompt="a lighthouse")
-    with Client(sandbox.url, ALICE_TOKEN) as client:
+    with Client(sandbox.url, ALICE_TOKEN, allow_private=True) as client:
         found = client.fetch(task["id"])
     assert found.id == task["id"]
     assert (found.status, found.progress, found.prompt) == ("SUCCESS", "100%", "a lighthouse")
@@ -40,19 +40,22 @@ def test_it_fetches_a_task_into_a_typed_object(sandbox):
 
 
 def test_an_unknown_task_is_none_not_an_error(sandbox):
-    with Client(sandbox.url, ALICE_TOKEN) as client:
+    with Client(sandbox.url, ALICE_TOKEN, allow_private=True) as client:
         assert client.fetch("1700000000000000") is None
 
 
 @pytest.mark.parametrize("style", ["bearer", "raw", "mj-api-secret"])
 def test_every_auth_style_reaches_new_api(sandbox, style):
     task = sandbox.create_task()
-    with Client(sandbox.url, ALICE_TOKEN, style) as client:
+    with Client(sandbox.url, ALICE_TOKEN, style, allow_private=True) as client:
         assert [t.id for t in client.list_by_condition([task["id"]])] == [task["id"]]
 
 
 def test_a_wrong_token_is_a_permanent_error_without_the_request_id(sandbox):
-    with Client(sandbox.url, "sk-wrong") as client, pytest.raises(UpstreamError) as caught:
+    with (
+        Client(sandbox.url, "sk-wrong", allow_private=True) as client,
+        pytest.raises(UpstreamError) as caught,
+    ):
         client.list_by_condition(["1700000000000000"])
     assert caught.value.permanent
     assert caught.value.message == "The gateway rejected the API token (无效的令牌)."
@@ -61,7 +64,7 @@ def test_a_wrong_token_is_a_permanent_error_without_the_request_id(sandbox):
 def test_the_seed_comes_back_when_done_and_a_clear_error_before(sandbox):
     done = sandbox.create_task()
     running = sandbox.create_task(step_seconds=60)
-    with Client(sandbox.url, ALICE_TOKEN) as client:
+    with Client(sandbox.url, ALICE_TOKEN, allow_private=True) as client:
         assert client.image_seed(done["id"]).isdigit()
         with pytest.raises(UpstreamError, match="once the task has finished"):
             client.image_seed(running["id"])
@@ -69,20 +72,23 @@ def test_the_seed_comes_back_when_done_and_a_clear_error_before(sandbox):
 
 def test_an_image_opens_as_a_stream_of_the_right_type(sandbox):
     task = sandbox.create_task()
-    with Client(sandbox.url, ALICE_TOKEN) as client:
+    with Client(sandbox.url, ALICE_TOKEN, allow_private=True) as client:
         stream = client.open_image(task["id"])
         assert stream.content_type == "image/png"
         assert stream.read()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_the_spa_page_is_recognised_as_not_the_api(sandbox):
-    with Client(sandbox.url + "/x/y", ALICE_TOKEN) as client, pytest.raises(UpstreamError) as e:
+    with (
+        Client(sandbox.url + "/x/y", ALICE_TOKEN, allow_private=True) as client,
+        pytest.raises(UpstreamError) as e,
+    ):
         client.ping()
     assert "web page" in e.value.message and e.value.permanent
 
 
 def test_an_unreachable_gateway_is_a_transient_error():
-    client = Client("http://127.0.0.1:9", "sk-x", timeout=2)
+    client = Client("http://127.0.0.1:9", "sk-x", timeout=2, allow_private=True)
     with client, pytest.raises(UpstreamError, match="unreachable") as caught:
         client.list_by_condition(["1700000000000000"])
     assert not caught.value.permanent
@@ -214,7 +220,7 @@ def test_seed_failures_inside_http_200_are_errors():
 
 
 def test_an_html_image_answer_is_refused():
-    with pytest.raises(UpstreamError, match="instead of an image"):
+    with pytest.raises(UpstreamError, match="not a picture or a video"):
         mock_client(answer(200, b"<html>challenge</html>", "text/html")).open_image(
             "1712158011464906"
         )
@@ -227,8 +233,17 @@ def test_an_expired_image_is_a_permanent_error():
     assert caught.value.permanent
 
 
-def test_an_oversized_image_is_cut_off():
-    handler = answer(200, b"\x89PNG" + b"0" * 300_000, "image/png")
+def test_an_oversized_image_is_refused_by_its_declared_length_before_any_byte():
+    handler = answer(200, b"\x89PNG\r\n\x1a\n" + b"0" * 300_000, "image/png")
+    with pytest.raises(UpstreamError, match="larger than"):
+        mock_client(handler).open_image("1712158011464906", max_bytes=100_000)
+
+
+def test_an_oversized_image_with_no_length_is_cut_off():
+    body = [b"\x89PNG\r\n\x1a\n" + b"0" * 50_000] * 6
+    handler = lambda request: httpx.Response(  # noqa: E731
+        200, stream=httpx.ByteStream(b"".join(body)), headers={"content-type": "image/png"}
+    )
     stream = mock_client(handler).open_image("1712158011464906", max_bytes=100_000)
     with pytest.raises(UpstreamError, match="larger than"):
         stream.read()

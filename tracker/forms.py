@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from django import forms
@@ -9,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 
 from .models import AuthStyle
+from .netguard import is_public, resolve
 
 MAX_PASTE = 200_000
 
@@ -46,7 +45,8 @@ class ConnectionForm(forms.Form):
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Leave empty to keep the token you saved before.",
+        help_text="Leave empty to keep your saved token for this same URL. A new URL with "
+        "an empty token is saved with no token.",
     )
     auth_style = forms.ChoiceField(
         label="How to send the token", choices=AuthStyle.choices, initial=AuthStyle.BEARER
@@ -56,6 +56,11 @@ class ConnectionForm(forms.Form):
         url = self.cleaned_data["base_url"].rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise forms.ValidationError("Use an http:// or https:// address.")
+        if "@" in urlsplit(url).netloc:
+            raise forms.ValidationError(
+                "Leave the user name and password out of the URL; put the gateway's key in "
+                "the token field, which is stored encrypted."
+            )
         if url.endswith("/mj"):
             url = url[: -len("/mj")]
         if not settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS:
@@ -64,18 +69,17 @@ class ConnectionForm(forms.Form):
 
 
 def refuse_private_host(host: str) -> None:
-    """The server calls whatever gateway a user names: keep that off its own network
-    (loopback, private, link-local and cloud metadata addresses)."""
+    """Tell the user at once when the gateway they name is on a private or local address.
+    (The real guard is at connect time, in netguard: this only explains it early.)"""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except (socket.gaierror, UnicodeError):
+        addresses = resolve(host, 443)
+    except (OSError, UnicodeError):
         raise forms.ValidationError(f"“{host}” does not resolve to an address.") from None
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global:
+        if not is_public(address):
             raise forms.ValidationError(
-                f"“{host}” is a private or local address ({ip}); this site only connects "
-                "to public gateways."
+                f"“{host}” is a private or local address ({address}); this site only "
+                "connects to public gateways."
             )
 
 

@@ -21,8 +21,12 @@ import httpx
 import stamina
 from django.conf import settings
 
+from .netguard import GuardedTransport, blocked_cause
+
 USER_AGENT = "mjdash/0.1 (+https://github.com/mjdash)"
-MAX_JSON_BYTES = 32 * 1024 * 1024
+# A list of 100 tasks is ~200 KB; anything past this is not an answer we want in memory.
+MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_JSON_DEPTH = 20  # deeper parts of a gateway's JSON are dropped at the boundary
 MAX_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is left to the next refresh interval
 # How far along a status is, for merging duplicate rows (E15): keep the most advanced one.
 STATUS_RANK = {"": 0, "NOT_START": 1, "SUBMITTED": 2, "MODAL": 3, "IN_PROGRESS": 3}
@@ -183,30 +187,97 @@ def merge_duplicates(tasks: list[UpstreamTask]) -> list[UpstreamTask]:
     return list(best.values())
 
 
+# What a file is, from its first bytes: the gateway's Content-Type is never trusted, so SVG
+# and HTML labelled as images are refused, whatever the header says.
+MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+    (b"WEBP", 8, "image/webp"),  # after RIFF....
+    (b"ftyp", 4, "video/mp4"),
+    (b"\x1a\x45\xdf\xa3", 0, "video/webm"),
+]
+SNIFF_BYTES = 16
+OUT_CHUNK = 64 * 1024
+
+
+def sniff(head: bytes) -> str:
+    """The media type that the bytes themselves show, or "" when they are no picture or
+    video mjdash serves."""
+    for magic, offset, kind in MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            if kind == "image/webp" and not head.startswith(b"RIFF"):
+                continue
+            return kind
+    return ""
+
+
 class ImageStream:
-    """An open upstream image: its type and length, and its bytes as a sync iterator that
-    holds to an overall deadline and a size cap, then closes the connection."""
+    """An open upstream image: its type (from its magic bytes) and checked length, and its
+    bytes as a sync iterator held to one overall deadline and a size cap. A stream that runs
+    over either, or ends short of the length it promised, raises mid-way, so the response
+    is aborted and the client sees a failure, never a truncated "success"."""
 
     def __init__(self, response: httpx.Response, deadline: float, max_bytes: int):
         self._response = response
         self._deadline = deadline
         self._max_bytes = max_bytes
-        self.content_type = response.headers.get("content-type", "").split(";")[0].strip()
-        length = response.headers.get("content-length")
-        self.content_length = int(length) if length and length.isdigit() else None
+        self._reads = response.iter_bytes()  # one item per network read: checked each time
+        self.content_length = _declared_length(response, max_bytes)
+        self._head = self._read_head()
+        self.content_type = sniff(self._head)
+        if not self.content_type:
+            self.close()
+            declared = response.headers.get("content-type", "").split(";")[0].strip()
+            raise UpstreamError(
+                f"The gateway sent {declared or 'something'} that is not a picture or a video.",
+                status=200,
+            )
+
+    def _read_head(self) -> bytes:
+        head = b""
+        try:
+            while len(head) < SNIFF_BYTES:
+                head += self._next_read()
+        except StopIteration:
+            pass
+        return head
+
+    def _next_read(self) -> bytes:
+        try:
+            chunk = next(self._reads)
+        except httpx.HTTPError as exc:
+            self.close()
+            raise _transport_error(exc) from exc
+        if time.monotonic() > self._deadline:
+            self.close()
+            raise UpstreamError("The image took too long to arrive.")
+        return chunk
+
+    def _pieces(self) -> Iterator[bytes]:
+        yield self._head
+        while True:
+            try:
+                yield self._next_read()
+            except StopIteration:
+                return
 
     def chunks(self) -> Iterator[bytes]:
-        total = 0
+        total, buffer = 0, b""
         try:
-            for chunk in self._response.iter_bytes(64 * 1024):
-                total += len(chunk)
+            for piece in self._pieces():
+                total += len(piece)
                 if total > self._max_bytes:
                     raise UpstreamError("The image is larger than this site allows.")
-                if time.monotonic() > self._deadline:
-                    raise UpstreamError("The image took too long to arrive.")
-                yield chunk
-        except httpx.HTTPError as exc:
-            raise UpstreamError(_transport_message(exc)) from exc
+                buffer += piece
+                if len(buffer) >= OUT_CHUNK:
+                    yield buffer
+                    buffer = b""
+            if self.content_length is not None and total != self.content_length:
+                raise UpstreamError("The image arrived cut short.")
+            if buffer:
+                yield buffer
         finally:
             self.close()
 
@@ -217,8 +288,23 @@ class ImageStream:
         self._response.close()
 
 
+def _declared_length(response: httpx.Response, max_bytes: int) -> int | None:
+    """The Content-Length, checked: over the cap is refused before the first byte."""
+    value = response.headers.get("content-length", "")
+    if not value.isascii() or not value.isdigit():
+        return None
+    if int(value) > max_bytes:
+        response.close()
+        raise UpstreamError("The image is larger than this site allows.", permanent=True)
+    if response.headers.get("content-encoding", "identity") != "identity":
+        return None  # the length of the encoded bytes, not of what we pass on
+    return int(value)
+
+
 class Client:
-    """Speaks to one gateway with one token. Cheap to make; close() when done."""
+    """Speaks to one gateway with one token. Cheap to make; close() when done. Every
+    connection it opens passes the address guard (netguard): only public addresses, unless
+    `allow_private`."""
 
     def __init__(
         self,
@@ -228,6 +314,7 @@ class Client:
         *,
         timeout: float | None = None,
         retries: int | None = None,
+        allow_private: bool = False,
         transport: httpx.BaseTransport | None = None,
     ):
         self.timeout = float(timeout or settings.MJDASH_UPSTREAM_TIMEOUT)
@@ -245,7 +332,7 @@ class Client:
             headers=headers,
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
             follow_redirects=False,
-            transport=transport,
+            transport=transport or GuardedTransport(allow_private=allow_private),
         )
 
     def __enter__(self) -> Client:
@@ -313,8 +400,15 @@ class Client:
         )
 
     def ping(self) -> None:
-        """The cheapest honest call: an empty list-by-condition. Raises UpstreamError."""
-        data = self._call("POST", "/mj/task/list-by-condition", json={"ids": []})
+        """The cheapest honest call: an empty list-by-condition. Raises UpstreamError. Every
+        failure to get an HTTP answer reads the same ("could not connect"), refused, reset or
+        silent alike, so the button that calls this cannot be used to map open ports."""
+        try:
+            data = self._call("POST", "/mj/task/list-by-condition", json={"ids": []})
+        except UpstreamError as exc:
+            if exc.status is not None or exc.permanent:
+                raise
+            raise UpstreamError("Could not connect to the gateway.") from exc
         if data is not None and not isinstance(data, list):
             raise UpstreamError(
                 "The address answered, but not like a Midjourney-proxy.", permanent=True
@@ -337,27 +431,20 @@ class Client:
             return self._open_stream(fallback, limit)
 
     def _open_stream(self, path: str, limit: int) -> ImageStream:
-        deadline = time.monotonic() + max(60.0, self.timeout * 6)
+        deadline = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT  # for every byte
         request = self._http.build_request("GET", path)
         request.headers["Accept"] = "image/*,video/*"
         try:
             response = self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise UpstreamError(_transport_message(exc)) from exc
+            raise _transport_error(exc) from exc
         if response.status_code != 200:
             try:
                 body = _read_capped(response, deadline, 64 * 1024)
             finally:
                 response.close()
             raise _image_error(response.status_code, body)
-        stream = ImageStream(response, deadline, limit)
-        if not stream.content_type.startswith(("image/", "video/")):
-            response.close()
-            raise UpstreamError(
-                f"The gateway sent {stream.content_type or 'something'} instead of an image.",
-                status=200,
-            )
-        return stream
+        return ImageStream(response, deadline, limit)
 
     def _same_gateway_path(self, url: str) -> str:
         """The path of `url` when it points at this gateway; "" for anywhere else. A
@@ -399,7 +486,7 @@ class Client:
             with self._http.stream(method, path, json=json) as response:
                 body = _read_capped(response, deadline, MAX_JSON_BYTES)
         except httpx.HTTPError as exc:
-            raise UpstreamError(_transport_message(exc)) from exc
+            raise _transport_error(exc) from exc
         status = response.status_code
         if status == 204 or (status == 200 and not body.strip()):
             return None
@@ -427,23 +514,30 @@ def _path(task_id: str) -> str:
 def _read_capped(response: httpx.Response, deadline: float, limit: int) -> bytes:
     """httpx times out per read, so a server dripping a byte a second never trips it; hold
     the whole answer to one deadline here instead."""
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise UpstreamError("The gateway's answer was far too large.", permanent=True)
     parts, total = [], 0
     try:
         for chunk in response.iter_bytes():
             parts.append(chunk)
             total += len(chunk)
             if total > limit:
-                raise UpstreamError("The gateway's answer was far too large.")
+                raise UpstreamError("The gateway's answer was far too large.", permanent=True)
             if time.monotonic() > deadline:
                 raise UpstreamError("The gateway is answering too slowly.")
     except httpx.HTTPError as exc:
-        raise UpstreamError(_transport_message(exc)) from exc
+        raise _transport_error(exc) from exc
     return b"".join(parts)
 
 
 def _parse_json(body: bytes, content_type: str) -> Any:
     try:
-        return json.loads(body)
+        return clean(json.loads(body))
+    except RecursionError:
+        raise UpstreamError(
+            "The gateway sent an unreadable answer (nested too deeply).", permanent=True
+        ) from None
     except ValueError:
         if "html" in content_type or body.lstrip()[:1] == b"<":
             raise UpstreamError(
@@ -454,10 +548,27 @@ def _parse_json(body: bytes, content_type: str) -> Any:
         raise UpstreamError("The gateway sent an unreadable answer.") from None
 
 
+def clean(value: Any, depth: int = 0) -> Any:
+    """Gateway JSON made safe to store: NUL characters removed from every string and key
+    (PostgreSQL refuses them in text and jsonb), and anything nested deeper than
+    MAX_JSON_DEPTH dropped, so one odd task can neither break a save nor a page."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if depth >= MAX_JSON_DEPTH and isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, dict):
+        return {clean(k): clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v, depth + 1) for v in value]
+    return value
+
+
 def _envelope_message(body: bytes) -> tuple[str, Any]:
     """The text and code inside new-api's error envelopes: E-auth, E-mj or E-img."""
     try:
-        data = json.loads(body)
+        data = clean(json.loads(body))
+    except RecursionError:
+        return "", None
     except ValueError:
         return body.decode("utf-8", "replace").strip()[:200], None
     if not isinstance(data, dict):
@@ -536,11 +647,24 @@ def _image_error(status: int, body: bytes) -> UpstreamError:
     return _status_error(status, body, httpx.Headers())
 
 
+def _transport_error(exc: httpx.HTTPError) -> UpstreamError:
+    """A refused address is permanent (asking again reaches the same address)."""
+    return UpstreamError(_transport_message(exc), permanent=blocked_cause(exc) is not None)
+
+
 def _transport_message(exc: httpx.HTTPError) -> str:
+    """Plain words for a transport failure. Connection failures all read alike, refused,
+    timed out or unresolvable, so the Test connection button cannot map open ports."""
+    blocked = blocked_cause(exc)
+    if blocked is not None:
+        return (
+            "The gateway's address is not a public address; this site only connects to "
+            "public gateways."
+        )
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return "The gateway is unreachable (could not connect)."
     if isinstance(exc, httpx.TimeoutException):
         return "The gateway did not answer in time."
-    if isinstance(exc, httpx.ConnectError):
-        return "The gateway is unreachable (could not connect)."
     if isinstance(exc, httpx.RemoteProtocolError):
         return "The gateway dropped the connection mid-answer."
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
@@ -555,14 +679,48 @@ _shared_lock = threading.Lock()
 MAX_SHARED = 64
 
 
+def same_url(a: str, b: str) -> bool:
+    """Two gateway URLs name the very same place: scheme, credentials, host, port (the
+    default one filled in) and path. A different port is a different server."""
+    try:
+        x, y = httpx.URL(a.strip().rstrip("/")), httpx.URL(b.strip().rstrip("/"))
+    except (httpx.InvalidURL, TypeError):
+        return False
+    ports = {"http": 80, "https": 443}
+    return (x.scheme, x.userinfo, x.host, x.port or ports.get(x.scheme), x.path) == (
+        y.scheme,
+        y.userinfo,
+        y.host,
+        y.port or ports.get(y.scheme),
+        y.path,
+    )
+
+
+def is_site_gateway(base_url: str) -> bool:
+    return same_url(base_url, settings.MJDASH_UPSTREAM_URL)
+
+
 def client_for(connection: Any) -> Client:
     """The process's client for a stored UpstreamConnection. One per gateway + token, kept
     open, so polls reuse its kept-alive connections instead of dialling (and building a TLS
-    context) every time. httpx clients are thread-safe."""
+    context) every time. httpx clients are thread-safe.
+
+    Here, where every client is built, the site's token is tied to the site's own URL:
+    whatever a form, the admin or the database says, no other URL ever receives it. The
+    site's own gateway may sit on a private network; a user's may not, unless allowed."""
+    site = is_site_gateway(connection.base_url)
+    if connection.token and connection.token == settings.MJDASH_UPSTREAM_TOKEN and not site:
+        raise UpstreamError(
+            "mjdash sends the site's token only to the site's own gateway. Enter your own "
+            "token for this gateway in Settings.",
+            permanent=True,
+        )
+    allow_private = site or settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS
     key = (
         connection.base_url,
         connection.token,
         connection.auth_style,
+        allow_private,
         settings.MJDASH_UPSTREAM_TIMEOUT,
         settings.MJDASH_UPSTREAM_RETRIES,
     )
@@ -573,6 +731,11 @@ def client_for(connection: Any) -> Client:
                 for old in _shared.values():
                     old.close()
                 _shared.clear()
-            client = Client(connection.base_url, connection.token, connection.auth_style)
+            client = Client(
+                connection.base_url,
+                connection.token,
+                connection.auth_style,
+                allow_private=allow_private,
+            )
             _shared[key] = client
         return client
