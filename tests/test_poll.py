@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.conftest import BOB_TOKEN, wait_until
+from tests.conftest import BOB_TOKEN, use_gateway, wait_until
 from tracker.models import TrackedTask, UpstreamConnection
 
 pytestmark = pytest.mark.django_db
@@ -100,10 +100,12 @@ def test_a_refresh_updates_every_users_rows_with_one_call(alice_client, alice, s
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    carol = get_user_model().objects.create_user("carol")  # same gateway token as alice
+    carol = get_user_model().objects.create_user("carol")
+    for user in (alice, carol):  # both hold the same personal token: the gateway's to decide
+        use_gateway(user, sandbox.url, BOB_TOKEN)
     carol_client = Client()
     carol_client.force_login(carol)
-    task = sandbox.create_task(step_seconds=0.2)
+    task = sandbox.create_task(token=BOB_TOKEN, step_seconds=0.2)
     alice_client.post("/", {"ids": task["id"]})
     carol_client.post("/", {"ids": task["id"]})
     wait_until(lambda: alice_client.get("/tasks/list/", headers=POLL).status_code == 286)
@@ -111,16 +113,18 @@ def test_a_refresh_updates_every_users_rows_with_one_call(alice_client, alice, s
 
 
 def test_when_the_gateway_goes_down_the_list_shows_why_and_keeps_the_last_state(
-    alice_client, alice, sandbox
+    alice_client, alice, sandbox, settings
 ):
     task = sandbox.create_task(step_seconds=60)
     alice_client.post("/", {"ids": task["id"]})
+    settings.MJDASH_UPSTREAM_URL = "http://127.0.0.1:9"  # the site's gateway moved and is down
     UpstreamConnection.objects.update(base_url="http://127.0.0.1:9")
     response = alice_client.get("/tasks/list/", headers=POLL)
     assert response.status_code == 200
     body = response.content.decode()
     assert "The gateway is unreachable" in body and "Showing the last known state." in body
     assert TrackedTask.objects.filter(user=alice, task_id=task["id"]).exists()
+    settings.MJDASH_UPSTREAM_URL = sandbox.url
     UpstreamConnection.objects.update(base_url=sandbox.url)
     response = alice_client.get("/tasks/list/", headers=POLL)
     assert "unreachable" not in response.content.decode()

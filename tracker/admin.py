@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import transaction
 
-from .models import Profile, TrackedTask, UpstreamConnection
+from .models import Profile, TaskOwner, TrackedTask, UpstreamConnection
 
 
 @admin.register(TrackedTask)
@@ -30,3 +31,31 @@ class UpstreamConnectionAdmin(admin.ModelAdmin):
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["user", "connection"]
     raw_id_fields = ["user", "connection"]
+
+
+@admin.register(TaskOwner)
+class TaskOwnerAdmin(admin.ModelAdmin):
+    """Who owns a task on the shared gateway. Changing the user reassigns the task: the old
+    owner's row moves to the new owner (replacing any placeholder row the new owner had),
+    so the task's state follows it and the old owner no longer sees it."""
+
+    list_display = ["task_id", "user", "connection", "claimed_at"]
+    search_fields = ["task_id", "user__username"]
+    raw_id_fields = ["user", "connection"]
+    readonly_fields = ["connection", "task_id", "claimed_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @transaction.atomic
+    def save_model(self, request, obj, form, change) -> None:
+        previous = TaskOwner.objects.get(pk=obj.pk).user_id if change else None
+        super().save_model(request, obj, form, change)
+        if previous is None or previous == obj.user_id:
+            return
+        rows = TrackedTask.objects.filter(connection=obj.connection, task_id=obj.task_id)
+        old = rows.filter(user_id=previous).first()
+        if old is not None:
+            rows.filter(user_id=obj.user_id).delete()
+            old.user_id = obj.user_id
+            old.save(update_fields=["user"])

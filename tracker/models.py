@@ -32,6 +32,10 @@ class UpstreamConnection(models.Model):
     token = EncryptedTextField(blank=True)  # encrypted at rest; never rendered whole
     auth_style = models.CharField(max_length=20, choices=AuthStyle, default=AuthStyle.BEARER)
     fingerprint = models.CharField(max_length=64, unique=True, editable=False)
+    # The site default: one token for everyone who picks no gateway of their own, so the
+    # gateway would hand any of them any task made with it. Tasks on a shared gateway belong
+    # to the first account that tracks them (TaskOwner).
+    shared = models.BooleanField(default=False, editable=False)
     # The refresh claim: only the request whose conditional UPDATE moves this forward asks
     # upstream; everyone else renders what is stored.
     refresh_due_at = models.DateTimeField(null=True, blank=True)
@@ -65,11 +69,15 @@ class UpstreamConnection(models.Model):
 
     @classmethod
     def site_default(cls) -> UpstreamConnection:
-        return cls.for_values(
+        connection = cls.for_values(
             settings.MJDASH_UPSTREAM_URL,
             settings.MJDASH_UPSTREAM_TOKEN,
             settings.MJDASH_UPSTREAM_AUTH,
         )
+        if not connection.shared:
+            connection.shared = True
+            cls.objects.filter(pk=connection.pk).update(shared=True)
+        return connection
 
     @property
     def display_url(self) -> str:
@@ -85,18 +93,25 @@ class UpstreamConnection(models.Model):
 
     @property
     def masked_token(self) -> str:
+        """What pages and the admin may show of the token. Nothing at all of the site's own
+        token: it is not the user's, and its tail would help no one but an attacker."""
         if not self.token:
             return "no token"
+        if self.shared or self.token == settings.MJDASH_UPSTREAM_TOKEN:
+            return "the site's token"
         return "…" + self.token[-4:] if len(self.token) > 8 else "…" + "•" * 4
 
 
 class Profile(models.Model):
-    """A user's own choices; `connection` null means the site default upstream."""
+    """A user's own choices; `connection` null means the site default upstream. It also
+    counts the task IDs this user asked the shared gateway about that it did not know."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     connection = models.ForeignKey(
         UpstreamConnection, null=True, blank=True, on_delete=models.SET_NULL
     )
+    guess_misses = models.PositiveIntegerField(default=0)
+    guess_window_started_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
@@ -108,6 +123,25 @@ def connection_for(user) -> UpstreamConnection:
     if profile and profile.connection:
         return profile.connection
     return UpstreamConnection.site_default()
+
+
+class TaskOwner(models.Model):
+    """Who a task on a shared gateway belongs to: the first account that tracked it (or
+    submitted it through mjdash). Nobody else's row for that ID is ever filled in, and
+    mjdash makes no gateway call for it. Staff may reassign a task in the admin."""
+
+    connection = models.ForeignKey(UpstreamConnection, on_delete=models.CASCADE)
+    task_id = models.CharField(max_length=64)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    claimed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "task_id"], name="one_owner_per_task")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} belongs to {self.user}"
 
 
 class TrackedTaskQuerySet(models.QuerySet):

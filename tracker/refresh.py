@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 
-from . import breaker
+from . import breaker, ownership
 from .models import TrackedTask, UpstreamConnection
 from .upstream import UpstreamError, UpstreamTask, client_for
 
@@ -85,10 +85,10 @@ def refresh_connection(connection: UpstreamConnection, ids: list[str] | None = N
     chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
     try:
         breaker.check(connection)
+        ask = partial(_ask, client_for(connection))
     except UpstreamError as exc:
         record_error(connection, ids, exc)
         return False
-    ask = partial(_ask, client_for(connection))
     if len(chunks) == 1:
         answers = [ask(chunks[0])]
     else:
@@ -120,15 +120,40 @@ def _ask(client, chunk: list[str]) -> list[UpstreamTask] | UpstreamError:
 
 
 def recheck(task: TrackedTask) -> None:
-    """One task, asked now with a single fetch (the re-check button)."""
-    try:
-        breaker.check(task.connection)
-        found = client_for(task.connection).fetch(task.task_id)
-    except UpstreamError as exc:
-        record_error(task.connection, [task.task_id], exc)
+    """One task, asked now with a single fetch (the re-check button). On a shared gateway,
+    a row the user does not own is a guess like any pasted ID: it costs the guessing budget,
+    and someone else's task is answered "not found" without a call. A refusal is stored as
+    the row's error, so the page shows it where it shows every other."""
+    connection = task.connection
+    if not ownership.may_use(task.user, connection):
+        _note(task, "This site's shared gateway is kept for staff; add your own in Settings.")
         return
-    breaker.record_success(task.connection)
-    merge(task.connection, [task.task_id], [found] if found else [])
+    guess = connection.shared and not ownership.owns(task)
+    if guess and ownership.guesses_left(task.user) <= 0:
+        _note(task, ownership.throttled_message(task.user))
+        return
+    if guess and not ownership.claim(task.user, connection, [task.task_id]):
+        ownership.spend_guesses(task.user, 1)
+        _note(task, "")
+        return
+    try:
+        breaker.check(connection)
+        found = client_for(connection).fetch(task.task_id)
+    except UpstreamError as exc:
+        record_error(connection, [task.task_id], exc)
+        return
+    breaker.record_success(connection)
+    merge(connection, [task.task_id], [found] if found else [])
+    if guess:
+        ownership.spend_guesses(
+            task.user, ownership.count_unknown(task.user, connection, [task.task_id])
+        )
+
+
+def _note(task: TrackedTask, message: str) -> None:
+    TrackedTask.objects.filter(pk=task.pk).update(
+        last_error=message[:500], last_checked_at=timezone.now()
+    )
 
 
 def merge(connection: UpstreamConnection, asked: list[str], found: list[UpstreamTask]) -> None:
@@ -136,20 +161,28 @@ def merge(connection: UpstreamConnection, asked: list[str], found: list[Upstream
     An asked id that did not come back is not known upstream: it stops being polled, and
     its last known state is kept."""
     by_id = {task.id: task for task in found}
-    rows = TrackedTask.objects.filter(connection=connection, task_id__in=asked)
-    changed = []
+    rows = list(TrackedTask.objects.filter(connection=connection, task_id__in=asked))
+    owners = ownership.owner_filter(connection, asked)
+    if connection.shared:  # only the owner's row is ever filled in
+        rows = [row for row in rows if owners.get(row.task_id) == row.user_id]
+    changed, unknown = [], []
     for row in rows:
         before = _state(row)
         task = by_id.get(row.task_id)
         if task is None:
             row.missing_upstream = True
+            if not row.raw:
+                unknown.append(row.task_id)
         else:
             apply(row, task)
         if _state(row) != before:
             changed.append(row)
     # Most polls change few rows: write those, and stamp the check on all in one UPDATE.
     TrackedTask.objects.bulk_update(changed, MERGED_FIELDS, batch_size=200)
-    rows.update(last_checked_at=timezone.now(), last_error="")
+    TrackedTask.objects.filter(pk__in=[row.pk for row in rows]).update(
+        last_checked_at=timezone.now(), last_error=""
+    )
+    ownership.release_unknown(connection, unknown)
 
 
 def _state(row: TrackedTask) -> tuple:
@@ -188,6 +221,6 @@ def record_error(connection: UpstreamConnection, ids: list[str], exc: UpstreamEr
     log.warning("upstream %s: %s", connection.display_url, exc.message)
     TrackedTask.objects.filter(connection=connection, task_id__in=ids).update(
         last_error=exc.message[:500], last_checked_at=timezone.now()
-    )
+    )  # an error says nothing about the task, so strangers' rows may carry it too
     if not connection.circuit_open:  # the breaker's own refusal is not a new failure
         breaker.record_failure(connection, exc)

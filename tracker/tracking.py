@@ -1,13 +1,15 @@
-"""Adding and removing tracked tasks: the paste flow's service."""
+"""Adding tracked tasks: the paste flow's service."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.utils import timezone
 
+from . import ownership
 from .ids import parse
-from .models import TrackedTask, connection_for
+from .models import TrackedTask, UpstreamConnection, connection_for
 from .refresh import refresh_connection
 
 
@@ -17,20 +19,26 @@ class TrackResult:
     already: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    more_rejected: int = 0
     truncated: bool = False
     upstream_ok: bool = True
+    throttled: list[str] = field(default_factory=list)  # new IDs not looked up: see `refusal`
+    refusal: str = ""
 
     @property
     def nothing_found(self) -> bool:
-        return not (self.added or self.already or self.rejected)
+        return not (self.added or self.already or self.rejected or self.throttled)
 
 
 def track(user, text: str) -> TrackResult:
     """Parse pasted text, store the IDs this user does not track yet, and ask the upstream
-    about the new ones at once (one batched call), so they show real state straight away."""
+    about the new ones at once (batched), so they show real state straight away."""
     parsed = parse(text)
     result = TrackResult(
-        duplicates=parsed.duplicates, rejected=parsed.rejected, truncated=parsed.truncated
+        duplicates=parsed.duplicates,
+        rejected=parsed.rejected,
+        more_rejected=parsed.more_rejected,
+        truncated=parsed.truncated,
     )
     if not parsed.ids:
         return result
@@ -40,16 +48,66 @@ def track(user, text: str) -> TrackResult:
         )
     )
     result.already = [i for i in parsed.ids if i in existing]
-    result.added = [i for i in parsed.ids if i not in existing]
-    if result.added:
-        connection = connection_for(user)
-        now = timezone.now()  # one paste shares a timestamp, so the list keeps its order
-        TrackedTask.objects.bulk_create(
-            [
-                TrackedTask(user=user, connection=connection, task_id=i, added_at=now)
-                for i in result.added
-            ],
-            ignore_conflicts=True,  # a second tab pasting the same IDs at the same moment
+    new = [i for i in parsed.ids if i not in existing]
+    if not new:
+        return result
+    connection = connection_for(user)
+    if not ownership.may_use(user, connection):
+        result.throttled = new
+        result.refusal = (
+            "This site's shared gateway is kept for staff. Add your own gateway and token "
+            "in Settings to track tasks."
         )
-        result.upstream_ok = refresh_connection(connection, result.added)
+        return result
+    if connection.shared:
+        _track_on_shared(user, connection, new, result)
+    else:
+        _store(user, connection, new)
+        result.added = new
+        result.upstream_ok = refresh_connection(connection, new)
     return result
+
+
+def _store(user, connection: UpstreamConnection, ids: list[str], **fields) -> None:
+    now = timezone.now()  # one paste shares a timestamp, so the list keeps its order
+    TrackedTask.objects.bulk_create(
+        [
+            TrackedTask(user=user, connection=connection, task_id=i, added_at=now, **fields)
+            for i in ids
+        ],
+        ignore_conflicts=True,  # a second tab pasting the same IDs at the same moment
+    )
+
+
+def _track_on_shared(user, connection: UpstreamConnection, new: list[str], result) -> None:
+    """Look the new IDs up in batches that the user's guessing budget can pay for. A batch
+    may hold as many unknown IDs as the budget has left, plus as many as were real so far,
+    so pastes of real IDs grow to full batches at once while guesses stop at the budget.
+    IDs owned by another account are answered "not found" without a gateway call, and cost
+    the same as an unknown ID, so the two cannot be told apart."""
+    left, found, start = ownership.guesses_left(user), 0, 0
+    while start < len(new):
+        size = min(settings.MJDASH_LIST_CHUNK, left + found)
+        if size <= 0:
+            break
+        batch = new[start : start + size]
+        start += size
+        mine = ownership.claim(user, connection, batch)
+        _store(  # someone else's: "not found", as if just asked
+            user,
+            connection,
+            [i for i in batch if i not in mine],
+            missing_upstream=True,
+            last_checked_at=timezone.now(),
+        )
+        _store(user, connection, [i for i in batch if i in mine])
+        asked = [i for i in batch if i in mine]
+        if asked and not refresh_connection(connection, asked):
+            result.upstream_ok = False  # claims stay; the next refresh decides
+        misses = len(batch) - len(asked) + ownership.count_unknown(user, connection, asked)
+        ownership.spend_guesses(user, misses)
+        result.added += batch
+        left, found = left - misses, found + len(batch) - misses
+    result.throttled = new[start:]
+    if result.throttled:
+        result.refusal = ownership.throttled_message(user)

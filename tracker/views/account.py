@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ..forms import ConnectionForm, SignupForm
 from ..models import Profile, UpstreamConnection, connection_for
-from ..upstream import Client, UpstreamError
+from ..upstream import UpstreamError, client_for, same_url
 from .common import AuthedRequest
 
 
@@ -27,16 +27,15 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
         messages.success(request, "Using the site's default gateway again.")
         return redirect("settings")
     if request.method == "POST" and form.is_valid():
-        token = form.cleaned_data["token"] or current.token
         base_url = form.cleaned_data["base_url"]
-        if base_url == current.display_url:  # unchanged: keep any user:password@ it hides
-            base_url = current.base_url
+        token = form.cleaned_data["token"]
+        if not token and same_url(base_url, current.base_url) and not current.shared:
+            token = current.token  # the user's own token, for the very URL it was saved with
         connection = UpstreamConnection.for_values(base_url, token, form.cleaned_data["auth_style"])
         Profile.objects.update_or_create(user=request.user, defaults={"connection": connection})
         messages.success(request, "Saved. Task IDs you add from now on use this gateway.")
         return redirect("settings")
-    is_default = current.fingerprint == UpstreamConnection.site_default().fingerprint
-    context = {"form": form, "connection": current, "is_default": is_default}
+    context = {"form": form, "connection": current, "is_default": current.shared}
     return render(request, "tracker/settings.html", context)
 
 
@@ -46,8 +45,7 @@ def test_connection(request: AuthedRequest) -> HttpResponse:
     """One cheap call, and what it means in plain words."""
     connection = connection_for(request.user)
     try:
-        with Client(connection.base_url, connection.token, connection.auth_style) as client:
-            client.ping()
+        client_for(connection).ping()
         ok, message = True, "Connected: the gateway accepted the token."
     except UpstreamError as exc:
         ok, message = False, exc.message

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django_htmx.middleware import HtmxDetails
 
@@ -20,3 +23,14 @@ def get_task_for_user(request: AuthedRequest, task_id: str) -> TrackedTask:
     return get_object_or_404(
         TrackedTask.objects.select_related("connection"), user=request.user, task_id=task_id
     )
+
+
+def owned_task(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Load the task named in the URL for its owner before anything else, method checks
+    included, so a stranger gets the same 404 for every method on every task route."""
+
+    @wraps(view)
+    def load(request: AuthedRequest, task_id: str) -> HttpResponse:
+        return view(request, get_task_for_user(request, task_id))
+
+    return load

@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import refresh
+from .. import ownership, refresh
 from ..breaker import unreachable_message
 from ..forms import PasteForm
 from ..models import FINISHED_STATUSES, TrackedTask, UpstreamConnection
@@ -31,7 +31,10 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         if not request.htmx:
             _flash(request, result)
             return redirect("dashboard")
-        form = PasteForm() if result.added or result.already else form
+        if result.throttled:  # what was not looked up stays in the box
+            form = PasteForm(initial={"ids": "\n".join(result.throttled)})
+        elif result.added or result.already:
+            form = PasteForm()
     if request.method == "GET":
         _refresh_if_due(request)
     context = {"form": form, "result": result, **_list_context(request)}
@@ -55,7 +58,8 @@ def task_list(request: AuthedRequest) -> HttpResponse:
 def _refresh_if_due(request: AuthedRequest) -> None:
     """Every connection this user has unfinished tasks on gets refreshed if its interval has
     passed and this request wins the claim."""
-    unfinished = TrackedTask.objects.filter(user=request.user).unfinished()
+    unfinished = ownership.usable_by(request.user, TrackedTask.objects.filter(user=request.user))
+    unfinished = unfinished.unfinished()
     refresh.if_due(unfinished.order_by().values_list("connection_id", flat=True).distinct())
 
 
@@ -91,8 +95,10 @@ def _flash(request: AuthedRequest, result: TrackResult) -> None:
     level = messages.SUCCESS if result.added else messages.INFO
     summary = (
         f"{len(result.added)} added, {len(result.already)} already tracked, "
-        f"{len(result.rejected)} rejected."
+        f"{len(result.rejected) + result.more_rejected} rejected."
     )
     messages.add_message(request, level, summary)
+    if result.refusal:
+        messages.error(request, result.refusal)
     for token, reason in result.rejected[:20]:
         messages.warning(request, f"Rejected “{token}”: {reason}")

@@ -11,11 +11,11 @@ from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from .. import breaker
+from .. import breaker, ownership
 from ..images import download_name, thumbnail
 from ..models import TrackedTask
-from ..upstream import UpstreamError, client_for
-from .common import AuthedRequest, get_task_for_user
+from ..upstream import TaskNotFound, UpstreamError, client_for
+from .common import AuthedRequest, owned_task
 
 THUMB_MAX_SOURCE = 40 * 1024 * 1024
 UNAVAILABLE_SVG = (
@@ -26,10 +26,15 @@ UNAVAILABLE_SVG = (
 )
 
 
+# An image response is a file, never a document: even a file that slipped past the checks
+# can run nothing and load nothing from mjdash's origin.
+FILE_CSP = "default-src 'none'; sandbox"
+
+
 @login_required
+@owned_task
 @require_GET
-def image(request: AuthedRequest, task_id: str) -> HttpResponse:
-    task = get_task_for_user(request, task_id)
+def image(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.GET.get("thumb"):
         return _thumbnail(request, task)
     try:
@@ -37,8 +42,9 @@ def image(request: AuthedRequest, task_id: str) -> HttpResponse:
     except UpstreamError as exc:
         return _unavailable(request, task, exc)
     response = StreamingHttpResponse(stream.chunks(), content_type=stream.content_type)
-    if stream.content_length is not None:
+    if stream.content_length is not None:  # checked against the cap; a short body aborts
         response["Content-Length"] = str(stream.content_length)
+    response["Content-Security-Policy"] = FILE_CSP
     attachment = bool(request.GET.get("download"))
     name = download_name(task.prompt, task.task_id, stream.content_type)
     response["Content-Disposition"] = content_disposition_header(attachment, name)
@@ -67,12 +73,19 @@ def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     return HttpResponse(
         data,
         content_type="image/webp",
-        headers={"ETag": etag, "Cache-Control": "private, max-age=604800"},
+        headers={
+            "ETag": etag,
+            "Cache-Control": "private, max-age=604800",
+            "Content-Security-Policy": FILE_CSP,
+        },
     )
 
 
 def _open(task: TrackedTask, max_bytes: int | None = None):
-    """The task's picture from its own gateway (never while the breaker is open)."""
+    """The task's picture from its own gateway (never while the breaker is open, and never
+    for a task on a shared gateway that is not this user's)."""
+    if not ownership.owns(task) or not ownership.may_use(task.user, task.connection):
+        raise TaskNotFound()
     breaker.check(task.connection)
     return client_for(task.connection).open_image(
         task.task_id, max_bytes, fallback_url=task.image_url
@@ -83,9 +96,14 @@ def _unavailable(
     request: AuthedRequest, task: TrackedTask, exc: UpstreamError, status: int = 502
 ) -> HttpResponse:
     """An <img> gets a placeholder picture; a person gets a page that says what happened."""
-    if exc.permanent and exc.status in (403, 404, 410):
+    if isinstance(exc, TaskNotFound) or exc.permanent and exc.status in (403, 404, 410):
         status = 404
     if request.GET.get("thumb") or request.headers.get("Sec-Fetch-Dest") == "image":
-        return HttpResponse(UNAVAILABLE_SVG, content_type="image/svg+xml", status=status)
+        return HttpResponse(
+            UNAVAILABLE_SVG,
+            content_type="image/svg+xml",
+            status=status,
+            headers={"Content-Security-Policy": FILE_CSP},
+        )
     context = {"task": task, "message": exc.message}
     return render(request, "tracker/image_unavailable.html", context, status=status)

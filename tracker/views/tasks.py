@@ -10,17 +10,18 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import breaker, refresh
-from ..upstream import UpstreamError, client_for
-from .common import AuthedRequest, get_task_for_user
+from .. import breaker, ownership, refresh
+from ..models import TrackedTask
+from ..upstream import TaskNotFound, UpstreamError, client_for
+from .common import AuthedRequest, owned_task
 
 
 @login_required
+@owned_task
 @require_GET
-def task_detail(request: AuthedRequest, task_id: str) -> HttpResponse:
-    task = get_task_for_user(request, task_id)
+def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.htmx and request.GET.get("poll"):
-        if task.live:
+        if task.live and ownership.may_use(request.user, task.connection):
             refresh.if_due([task.connection_id])
             task.refresh_from_db()
         response = render(request, "tracker/task_detail.html#task-panel", {"task": task})
@@ -31,11 +32,13 @@ def task_detail(request: AuthedRequest, task_id: str) -> HttpResponse:
 
 
 @login_required
+@owned_task
 @require_GET
-def task_seed(request: AuthedRequest, task_id: str) -> HttpResponse:
-    task = get_task_for_user(request, task_id)
+def task_seed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     seed, seed_error, can_retry = "", "", False
     try:
+        if not ownership.owns(task) or not ownership.may_use(request.user, task.connection):
+            raise TaskNotFound()  # asked of nobody: not this user's task to ask about
         breaker.check(task.connection)
         seed = client_for(task.connection).image_seed(task.task_id)
     except UpstreamError as exc:
@@ -46,9 +49,9 @@ def task_seed(request: AuthedRequest, task_id: str) -> HttpResponse:
 
 
 @login_required
+@owned_task
 @require_POST
-def task_recheck(request: AuthedRequest, task_id: str) -> HttpResponse:
-    task = get_task_for_user(request, task_id)
+def task_recheck(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     refresh.recheck(task)
     task.refresh_from_db()
     if request.htmx:
@@ -64,9 +67,9 @@ def task_recheck(request: AuthedRequest, task_id: str) -> HttpResponse:
 
 
 @login_required
+@owned_task
 @require_http_methods(["GET", "POST"])
-def task_untrack(request: AuthedRequest, task_id: str) -> HttpResponse:
-    task = get_task_for_user(request, task_id)
+def task_untrack(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.method == "POST":
         task.delete()
         messages.success(request, f"Stopped tracking {task.task_id}.")
