@@ -109,3 +109,43 @@ def test_on_a_phone_the_detail_page_shows_the_image_and_the_seed(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "detail-phone.png"), full_page=True)
     assert errors == [], errors
+
+
+def test_on_a_phone_a_guesser_is_told_plainly_and_loses_nothing(
+    browser_page, live_server, alice, settings
+):
+    from playwright.sync_api import expect
+
+    settings.MJDASH_GUESS_LIMIT = 3
+    page, errors = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, live_server.url)
+    guesses = [str(1732000000000000 + n) for n in range(8)]
+    page.fill("textarea[name=ids]", "\n".join(guesses))
+    page.click("button:has-text('Track')")
+    expect(page.locator(".paste-result .error")).to_contain_text("Too many task IDs")
+    expect(page.locator("textarea[name=ids]")).to_have_value("\n".join(guesses[3:]))
+    expect(page.locator(".task")).to_have_count(3)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "throttled-phone.png"), full_page=True)
+    assert errors == [], errors
+
+
+def test_a_locked_out_login_says_when_to_come_back(browser_page, live_server, alice, settings):
+    from playwright.sync_api import expect
+
+    page, errors = browser_page
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", "alice")
+        page.fill("#id_password", "wrong-password")
+        page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("main")).to_contain_text("Too many failed attempts")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "locked-out.png"))
+    assert [e for e in errors if "429" not in e] == [], errors
