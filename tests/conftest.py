@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 
 from tracker.models import Profile, UpstreamConnection
 
@@ -93,6 +94,7 @@ def upstream_settings(settings, sandbox):
     settings.MJDASH_UPSTREAM_TOKEN = ALICE_TOKEN
     settings.MJDASH_UPSTREAM_AUTH = "bearer"
     settings.MJDASH_REFRESH_SECONDS = 0
+    cache.clear()  # cooldowns and thumbnails from an earlier test do not carry over
     yield settings
     sandbox.clear_faults()
 

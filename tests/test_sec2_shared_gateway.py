@@ -191,3 +191,58 @@ def test_two_accounts_racing_for_one_id_cannot_both_win(alice, carol, sandbox):
     task_id = sandbox.create_task()["id"]
     won = [ownership.claim(user, site, [task_id]) for user in (alice, carol)]
     assert won == [{task_id}, set()]
+
+
+def test_a_failing_gateway_does_not_make_guessing_free(carol_client, carol, sandbox, settings):
+    settings.MJDASH_GUESS_LIMIT = 20
+    sandbox.fault("list_by_condition", "status", status=502)
+    guesses = [str(1732000000000000 + n) for n in range(300)]
+    carol_client.post("/", {"ids": "\n".join(guesses)})
+    assert TrackedTask.objects.filter(user=carol).count() <= 20
+    assert TaskOwner.objects.filter(user=carol).count() <= 20
+    assert Profile.objects.get(user=carol).guess_misses >= 20
+
+
+def test_changing_the_sites_gateway_settings_frees_no_task(
+    alice_client, carol_client, carol, sandbox, settings
+):
+    task = sandbox.create_task(prompt="still alice's")["id"]
+    alice_client.post("/", {"ids": task})
+    settings.MJDASH_UPSTREAM_AUTH = "raw"  # a new shared row for the same gateway user
+    carol_client.post("/", {"ids": task})
+    carol_client.post(f"/tasks/{task}/recheck/")
+    assert "still alice's" not in pages_of(carol_client, task)
+    assert TrackedTask.objects.get(user=carol).prompt == ""
+
+
+def test_rechecking_twice_at_once_asks_the_gateway_once(alice_client, sandbox, settings):
+    settings.MJDASH_REFRESH_SECONDS = 5
+    task = sandbox.create_task()["id"]
+    alice_client.post("/", {"ids": task})
+    sandbox.reset_stats()
+    for _ in range(5):
+        alice_client.post(f"/tasks/{task}/recheck/")
+    assert sandbox.stats().get("fetch", 0) == 1
+
+
+def test_two_tabs_cannot_spend_one_budget_twice(carol, settings):
+    """Each paste reserves its guesses before asking; what is left for a second tab at the
+    same moment is only what the first did not take."""
+    from tracker import ownership
+
+    settings.MJDASH_GUESS_LIMIT = 20
+    first = ownership.reserve_guesses(carol, 100)
+    second = ownership.reserve_guesses(carol, 100)
+    assert (first, second) == (20, 0)
+    ownership.settle_guesses(carol, first, misses=3)  # 17 of them were real after all
+    assert ownership.guesses_left(carol) == 17
+
+
+def test_re_pasting_ones_own_tasks_does_not_widen_guessing(carol_client, carol, sandbox, settings):
+    settings.MJDASH_GUESS_LIMIT = 5
+    own = [sandbox.create_task()["id"] for _ in range(30)]
+    carol_client.post("/", {"ids": ",".join(own)})
+    TrackedTask.objects.filter(user=carol).delete()  # untracked; the claims stay hers
+    guesses = [str(1732000000000000 + n) for n in range(50)]
+    carol_client.post("/", {"ids": ",".join(own + guesses)})
+    assert TrackedTask.objects.filter(user=carol, task_id__in=guesses).count() <= 5

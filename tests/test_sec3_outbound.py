@@ -20,6 +20,7 @@ NOT_PUBLIC = [
     "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fd00:ec2::254",
     "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1", "::ffff:127.0.0.1",
     "::ffff:10.0.0.1", "2002:7f00:1::1", "2001:0:4136:e378:8000:63bf:80ff:fffe", "ff02::1",
+    "::7f00:1", "::ffff:0:7f00:1", "fec0::1",
 ]  # fmt: skip
 DONE = b'[{"id":"1732000000000001","status":"SUCCESS"}]'
 PUBLIC = ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "64:ff9b::808:808"]
@@ -39,6 +40,7 @@ def test_the_settings_form_refuses_a_nat64_loopback(alice_client, alice, setting
     settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS = False
     page = alice_client.post("/settings/", {"base_url": "http://[64:ff9b::7f00:1]:8080"})
     assert "private or local address" in page.content.decode()
+    assert "(127.0.0.1)" not in page.content.decode()  # the form maps none of our network
     assert not Profile.objects.filter(user=alice, connection__isnull=False).exists()
 
 

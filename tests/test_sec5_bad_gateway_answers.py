@@ -165,3 +165,24 @@ def test_a_tiny_png_declaring_100_megapixels_is_refused_before_decoding():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 20 * 1024 * 1024
+
+
+def test_odd_values_in_a_gateways_fields_break_no_page(alice_on_stub, alice, stub):
+    odd = {
+        "id": A, "status": ["SUCCESS"], "progress": "9" * 400 + "%", "submitTime": 1e999,
+        "startTime": -5, "finishTime": "soon", "prompt": "\ud800 broken", "action": {"x": 1},
+        "imageUrl": "https://" + "x" * 5000, "buttons": "nope", "imageUrls": {"a": 1},
+    }  # fmt: skip
+    stub.answer("/mj/task/list-by-condition", Answer(body=json.dumps([odd]).encode()))
+    assert alice_on_stub.post("/", {"ids": A}).status_code == 302
+    for path in ("/", "/tasks/list/", f"/tasks/{A}/", "/gallery/"):
+        assert alice_on_stub.get(path).status_code == 200, path
+    row = TrackedTask.objects.get(user=alice)
+    assert row.raw and row.last_error == ""  # stored, not refused
+
+
+@pytest.mark.parametrize(
+    "path", ["/tasks/%00/", "/tasks/%00/seed/", "/mj/image/%00", "/tasks/a%2Fb/"]
+)
+def test_an_id_no_task_can_have_is_a_plain_404(alice_client, path):
+    assert alice_client.get(path).status_code == 404

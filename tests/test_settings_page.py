@@ -84,20 +84,22 @@ def test_test_connection_says_what_it_found(alice_client, sandbox, base_url, tok
 
 
 @pytest.mark.parametrize(
-    "url, reason",
+    "url",
     [
-        ("http://127.0.0.1:8765", "private or local address (127.0.0.1)"),
-        ("http://169.254.169.254/latest", "private or local address (169.254.169.254)"),
-        ("http://10.1.2.3", "private or local address (10.1.2.3)"),
-        ("https://no-such-host.invalid", "does not resolve"),
+        "http://127.0.0.1:8765",
+        "http://169.254.169.254/latest",
+        "http://10.1.2.3",
+        "https://no-such-host.invalid",
     ],
 )
-def test_a_gateway_on_the_servers_own_network_is_refused(
-    alice_client, alice, settings, url, reason
-):
+def test_a_gateway_on_the_servers_own_network_is_refused_alike(alice_client, alice, settings, url):
+    """One message for an unresolvable name and a private address: the form is no way to
+    learn the server's own network."""
     settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS = False
     response = alice_client.post(
         "/settings/", {"base_url": url, "token": "", "auth_style": "bearer"}
     )
-    assert reason in response.content.decode()
+    page = response.content.decode()
+    assert "is not a public address that this site can reach" in page
+    assert not any(part in page for part in ("(127.0.0.1)", "(169.254", "(10.1.2.3)"))
     assert not Profile.objects.filter(user=alice).exists()

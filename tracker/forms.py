@@ -72,15 +72,14 @@ def refuse_private_host(host: str) -> None:
     """Tell the user at once when the gateway they name is on a private or local address.
     (The real guard is at connect time, in netguard: this only explains it early.)"""
     try:
-        addresses = resolve(host, 443)
+        public = all(is_public(address) for address in resolve(host, 443))
     except (OSError, UnicodeError):
-        raise forms.ValidationError(f"“{host}” does not resolve to an address.") from None
-    for address in addresses:
-        if not is_public(address):
-            raise forms.ValidationError(
-                f"“{host}” is a private or local address ({address}); this site only "
-                "connects to public gateways."
-            )
+        public = False
+    if not public:  # one message for both, so the form maps none of the server's network
+        raise forms.ValidationError(
+            f"“{host}” is not a public address that this site can reach: it does not "
+            "resolve, or it is a private or local address."
+        )
 
 
 class SignupForm(UserCreationForm):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from .fields import EncryptedTextField
 
 FINISHED_STATUSES = {"SUCCESS", "FAILURE", "CANCEL"}
-PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+PERCENT = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?)\s*%")
 
 
 class AuthStyle(models.TextChoices):
@@ -61,9 +61,15 @@ class UpstreamConnection(models.Model):
     def for_values(cls, base_url: str, token: str, auth_style: str) -> UpstreamConnection:
         base_url = base_url.strip().rstrip("/")
         fingerprint = cls.make_fingerprint(base_url, token, auth_style)
+        site_token = bool(token) and token == settings.MJDASH_UPSTREAM_TOKEN
         connection, _ = cls.objects.get_or_create(
             fingerprint=fingerprint,
-            defaults={"base_url": base_url, "token": token, "auth_style": auth_style},
+            defaults={
+                "base_url": base_url,
+                "token": token,
+                "auth_style": auth_style,
+                "shared": site_token,  # the site's token is shared, whoever saves it
+            },
         )
         return connection
 

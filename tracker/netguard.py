@@ -18,7 +18,14 @@ import httpcore
 import httpx
 
 # Prefixes that carry an IPv4 address in their last 32 bits (NAT64, RFC 6052 and RFC 8215).
-NAT64 = [ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48")]
+# So do the IPv4-compatible (::/96) and SIIT (::ffff:0:0:0/96) forms.
+NAT64 = [
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("64:ff9b:1::/48"),
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+]
+SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but still private where used
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -51,7 +58,7 @@ def is_public(address: str) -> bool:
     inner = embedded_ipv4(ip)
     if inner is not None and not is_public(str(inner)):
         return False
-    return ip.is_global and not ip.is_multicast
+    return ip.is_global and not ip.is_multicast and ip not in SITE_LOCAL
 
 
 def resolve(host: str, port: int) -> list[str]:

@@ -18,7 +18,9 @@ import math
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .models import Profile, TaskOwner, TrackedTask, UpstreamConnection
@@ -39,33 +41,35 @@ def usable_by(user, rows):
 def claim(user, connection: UpstreamConnection, ids: list[str]) -> set[str]:
     """Of `ids`, the ones this user may ask the gateway about: all of them on a personal
     gateway; on a shared one, those nobody else owns (claimed now for this user, first come
-    first served, so two accounts racing for one ID cannot both win)."""
+    first served, so two accounts racing for one ID cannot both win). Ownership holds across
+    every shared row, so a change of the site's gateway settings frees no task."""
     if not connection.shared:
         return set(ids)
+    owners = owner_filter(connection, ids)
     TaskOwner.objects.bulk_create(
-        [TaskOwner(connection=connection, task_id=i, user=user) for i in ids],
+        [TaskOwner(connection=connection, task_id=i, user=user) for i in ids if i not in owners],
         ignore_conflicts=True,
     )
-    return set(
-        TaskOwner.objects.filter(connection=connection, task_id__in=ids, user=user).values_list(
-            "task_id", flat=True
-        )
+    owners = owner_filter(connection, ids)
+    return {i for i in ids if owners.get(i) == user.pk}
+
+
+def count_confirmed(user, connection: UpstreamConnection, ids: list[str]) -> int:
+    """How many of `ids` the gateway has answered for, for this user."""
+    return (
+        TrackedTask.objects.filter(user=user, connection=connection, task_id__in=ids)
+        .exclude(raw={})
+        .count()
     )
 
 
-def count_unknown(user, connection: UpstreamConnection, ids: list[str]) -> int:
-    """How many of `ids` this user tracks that the gateway has never known."""
-    return TrackedTask.objects.filter(
-        user=user, connection=connection, task_id__in=ids, missing_upstream=True, raw={}
-    ).count()
-
-
-def release_unknown(connection: UpstreamConnection, ids: list[str]) -> None:
+def release_unknown(connection: UpstreamConnection, ids: list[str], user=None) -> None:
     """Give back the claims on IDs the gateway did not know: an ID that does not exist yet
     must not be reserved (IDs are predictable, and a squatter would get the real task once
     it is made)."""
     if connection.shared and ids:
-        TaskOwner.objects.filter(connection=connection, task_id__in=ids).delete()
+        claims = TaskOwner.objects.filter(connection=connection, task_id__in=ids)
+        (claims if user is None else claims.filter(user=user)).delete()
 
 
 def owns(task: TrackedTask) -> bool:
@@ -73,21 +77,20 @@ def owns(task: TrackedTask) -> bool:
     shared gateway that belongs to someone else or that the gateway never knew."""
     if not task.connection.shared:
         return True
-    return TaskOwner.objects.filter(
-        connection=task.connection, task_id=task.task_id, user=task.user_id
-    ).exists()
+    return owner_filter(task.connection, [task.task_id]).get(task.task_id) == task.user_id
 
 
 def owner_filter(connection: UpstreamConnection, ids: list[str]) -> dict[str, int]:
-    """task_id → the owning user's id, for the rows a refresh may fill in. Empty for a
-    personal gateway (every row may be filled)."""
+    """task_id → the owning user's id, the earliest claim on any shared row winning. Empty
+    for a personal gateway (every row may be filled)."""
     if not connection.shared:
         return {}
-    return dict(
-        TaskOwner.objects.filter(connection=connection, task_id__in=ids).values_list(
-            "task_id", "user_id"
-        )
+    claims = (
+        TaskOwner.objects.filter(connection__shared=True, task_id__in=ids)
+        .order_by("-claimed_at", "-pk")
+        .values_list("task_id", "user_id")
     )
+    return dict(claims)  # later entries overwrite: the earliest claim is what remains
 
 
 # --- guessing budget ---------------------------------------------------------------------
@@ -104,24 +107,45 @@ def _profile(user) -> Profile:
 
 def guesses_left(user) -> int:
     profile = _profile(user)
-    started = profile.guess_window_started_at
-    if started is None or timezone.now() - started > _window():
+    if _window_ended(profile):
         return settings.MJDASH_GUESS_LIMIT
     return max(0, settings.MJDASH_GUESS_LIMIT - profile.guess_misses)
 
 
+def _window_ended(profile: Profile) -> bool:
+    started = profile.guess_window_started_at
+    return started is None or timezone.now() - started > _window()
+
+
+@transaction.atomic
+def reserve_guesses(user, wanted: int) -> int:
+    """Take up to `wanted` guesses from this user's budget before asking, under a row lock
+    (an immediate transaction on SQLite), so two tabs at once cannot both spend the same
+    budget. Returns how many were granted; settle() squares the account afterwards."""
+    _profile(user)
+    profile = Profile.objects.select_for_update().get(user=user)
+    if _window_ended(profile):
+        profile.guess_misses, profile.guess_window_started_at = 0, timezone.now()
+    granted = max(0, min(wanted, settings.MJDASH_GUESS_LIMIT - profile.guess_misses))
+    profile.guess_misses += granted
+    profile.save(update_fields=["guess_misses", "guess_window_started_at"])
+    return granted
+
+
+def settle_guesses(user, reserved: int, misses: int) -> None:
+    """After asking: `misses` IDs turned out unknown (or someone else's). Give back what was
+    reserved but not missed; charge what was missed beyond the reservation."""
+    change = misses - reserved
+    if change:
+        Profile.objects.filter(user=user).update(
+            guess_misses=Greatest(F("guess_misses") + change, 0)
+        )
+
+
 def spend_guesses(user, misses: int) -> None:
     """Count `misses` unknown IDs against this user's window (a new window if it ended)."""
-    if misses <= 0:
-        return
-    profile = _profile(user)
-    now = timezone.now()
-    rows = Profile.objects.filter(pk=profile.pk)
-    started = profile.guess_window_started_at
-    if started is None or now - started > _window():
-        rows.update(guess_misses=misses, guess_window_started_at=now)
-    else:
-        rows.update(guess_misses=F("guess_misses") + misses)
+    if misses > 0:
+        settle_guesses(user, reserve_guesses(user, misses), misses)
 
 
 def minutes_until_guessing_again(user) -> int:

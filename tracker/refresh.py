@@ -120,11 +120,15 @@ def _ask(client, chunk: list[str]) -> list[UpstreamTask] | UpstreamError:
 
 
 def recheck(task: TrackedTask) -> None:
-    """One task, asked now with a single fetch (the re-check button). On a shared gateway,
+    """One task, asked now with a single fetch (the re-check button), at most once per
+    refresh interval for each user and task. On a shared gateway,
     a row the user does not own is a guess like any pasted ID: it costs the guessing budget,
     and someone else's task is answered "not found" without a call. A refusal is stored as
     the row's error, so the page shows it where it shows every other."""
     connection = task.connection
+    key = f"mjdash:recheck:{task.user_id}:{task.task_id}"
+    if not cache.add(key, 1, timeout=max(2, settings.MJDASH_REFRESH_SECONDS)):
+        return  # asked moments ago: the button cannot be used to hammer the gateway
     if not ownership.may_use(task.user, connection):
         _note(task, "This site's shared gateway is kept for staff; add your own in Settings.")
         return
@@ -141,13 +145,13 @@ def recheck(task: TrackedTask) -> None:
         found = client_for(connection).fetch(task.task_id)
     except UpstreamError as exc:
         record_error(connection, [task.task_id], exc)
-        return
-    breaker.record_success(connection)
-    merge(connection, [task.task_id], [found] if found else [])
-    if guess:
-        ownership.spend_guesses(
-            task.user, ownership.count_unknown(task.user, connection, [task.task_id])
-        )
+        found = None
+    else:
+        breaker.record_success(connection)
+        merge(connection, [task.task_id], [found] if found else [])
+    if guess and found is None:  # unanswered or unknown: it costs, and reserves nothing
+        ownership.spend_guesses(task.user, 1)
+        ownership.release_unknown(connection, [task.task_id], user=task.user)
 
 
 def _note(task: TrackedTask, message: str) -> None:

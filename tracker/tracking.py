@@ -81,13 +81,23 @@ def _store(user, connection: UpstreamConnection, ids: list[str], **fields) -> No
 
 def _track_on_shared(user, connection: UpstreamConnection, new: list[str], result) -> None:
     """Look the new IDs up in batches that the user's guessing budget can pay for. A batch
-    may hold as many unknown IDs as the budget has left, plus as many as were real so far,
-    so pastes of real IDs grow to full batches at once while guesses stop at the budget.
-    IDs owned by another account are answered "not found" without a gateway call, and cost
-    the same as an unknown ID, so the two cannot be told apart."""
-    left, found, start = ownership.guesses_left(user), 0, 0
+    may hold as many unknown IDs as the budget grants (reserved before asking, so two tabs
+    cannot spend it twice), plus as many as this paste has proven real, so pastes of real
+    IDs grow to full batches at once while guesses stop at the budget. IDs owned by another
+    account are answered "not found" without a gateway call, and cost the same as an unknown
+    ID, so the two cannot be told apart. IDs this user already owns (tracked before, then
+    untracked) are looked up first, at no cost, and prove nothing."""
+    owners = ownership.owner_filter(connection, new)
+    again = [i for i in new if owners.get(i) == user.pk]  # tracked before, then untracked
+    if again:
+        _store(user, connection, again)
+        result.added += again
+        result.upstream_ok = refresh_connection(connection, again)
+    new = [i for i in new if owners.get(i) != user.pk]
+    proven, start = 0, 0
     while start < len(new):
-        size = min(settings.MJDASH_LIST_CHUNK, left + found)
+        reserved = ownership.reserve_guesses(user, settings.MJDASH_LIST_CHUNK)
+        size = min(settings.MJDASH_LIST_CHUNK, reserved + proven)
         if size <= 0:
             break
         batch = new[start : start + size]
@@ -102,12 +112,19 @@ def _track_on_shared(user, connection: UpstreamConnection, new: list[str], resul
         )
         _store(user, connection, [i for i in batch if i in mine])
         asked = [i for i in batch if i in mine]
-        if asked and not refresh_connection(connection, asked):
-            result.upstream_ok = False  # claims stay; the next refresh decides
-        misses = len(batch) - len(asked) + ownership.count_unknown(user, connection, asked)
-        ownership.spend_guesses(user, misses)
+        ok = not asked or refresh_connection(connection, asked)
+        # Every ID the gateway has not vouched for costs the budget, answered or not: a
+        # failing gateway must not make guessing free.
+        confirmed = ownership.count_confirmed(user, connection, asked)
+        misses = len(batch) - confirmed
+        ownership.settle_guesses(user, reserved, misses)
         result.added += batch
-        left, found = left - misses, found + len(batch) - misses
+        proven += confirmed
+        if not ok:
+            result.upstream_ok = False
+            break  # the rest waits in the box until the gateway answers again
     result.throttled = new[start:]
-    if result.throttled:
+    if result.throttled and not result.upstream_ok:
+        result.refusal = "The gateway could not be asked, so the rest were not looked up yet."
+    elif result.throttled:
         result.refusal = ownership.throttled_message(user)

@@ -9,6 +9,7 @@ See ../shared/upstream-api.md for the shapes and quirks handled below (E1-E28).
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -31,7 +32,7 @@ MAX_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is left to the next refre
 # How far along a status is, for merging duplicate rows (E15): keep the most advanced one.
 STATUS_RANK = {"": 0, "NOT_START": 1, "SUBMITTED": 2, "MODAL": 3, "IN_PROGRESS": 3}
 FINAL_RANK = 5
-PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+PERCENT = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?)\s*%")
 RAND_PARAM = re.compile(r"[?&]rand=\d+$")
 REQUEST_ID = re.compile(r"\s*\(request id: [^)]*\)\s*$")
 
@@ -102,9 +103,9 @@ class UpstreamTask:
         properties = data.get("properties")
         return cls(
             id=_text(data.get("id")),
-            status=_text(data.get("status")).upper(),
-            progress=_text(data.get("progress")),
-            action=_text(data.get("action")).upper(),
+            status=_text(data.get("status")).upper()[:32],
+            progress=_text(data.get("progress"))[:32],
+            action=_text(data.get("action")).upper()[:32],
             prompt=_text(data.get("prompt")),
             prompt_en=_text(data.get("promptEn")),
             description=_text(data.get("description")),
@@ -136,7 +137,8 @@ def _text(value: Any) -> str:
 
 def _url(value: Any) -> str:
     text = _text(value).strip()
-    return text if text.startswith(("http://", "https://")) else ""
+    fits = len(text) <= 1000  # the column's size: a longer "URL" is noise, not a link
+    return text if fits and text.startswith(("http://", "https://")) else ""
 
 
 def _without_rand(url: str) -> str:
@@ -168,7 +170,7 @@ def _buttons(value: Any) -> tuple[Button, ...]:
 def _millis(value: Any) -> datetime | None:
     try:
         millis = int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if millis <= 0:
         return None
@@ -549,11 +551,13 @@ def _parse_json(body: bytes, content_type: str) -> Any:
 
 
 def clean(value: Any, depth: int = 0) -> Any:
-    """Gateway JSON made safe to store: NUL characters removed from every string and key
-    (PostgreSQL refuses them in text and jsonb), and anything nested deeper than
+    """Gateway JSON made safe to store: NUL characters and lone surrogates removed from every
+    string and key (PostgreSQL refuses them), infinities dropped, and anything nested deeper than
     MAX_JSON_DEPTH dropped, so one odd task can neither break a save nor a page."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
+    if isinstance(value, str):  # lone surrogates cannot be stored or rendered either
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # 1e999 parses as inf, which no JSON column will store
     if depth >= MAX_JSON_DEPTH and isinstance(value, (dict, list)):
         return None
     if isinstance(value, dict):
@@ -709,7 +713,8 @@ def client_for(connection: Any) -> Client:
     whatever a form, the admin or the database says, no other URL ever receives it. The
     site's own gateway may sit on a private network; a user's may not, unless allowed."""
     site = is_site_gateway(connection.base_url)
-    if connection.token and connection.token == settings.MJDASH_UPSTREAM_TOKEN and not site:
+    site_token = connection.token and connection.token == settings.MJDASH_UPSTREAM_TOKEN
+    if site_token and not (site and connection.shared):  # shared: its tasks have owners
         raise UpstreamError(
             "mjdash sends the site's token only to the site's own gateway. Enter your own "
             "token for this gateway in Settings.",
@@ -727,10 +732,8 @@ def client_for(connection: Any) -> Client:
     with _shared_lock:
         client = _shared.get(key)
         if client is None:
-            if len(_shared) >= MAX_SHARED:  # settings pages can mint many; start over
-                for old in _shared.values():
-                    old.close()
-                _shared.clear()
+            if len(_shared) >= MAX_SHARED:  # settings pages can mint many; start over,
+                _shared.clear()  # without closing clients another request may be using
             client = Client(
                 connection.base_url,
                 connection.token,

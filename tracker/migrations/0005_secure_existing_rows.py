@@ -4,7 +4,7 @@
    carry the token over to a new URL) loses the token, and credentials written into a URL
    (user:password@host) are removed: no secret stays in plain text or goes where it was not
    saved for. A row that then equals another row is merged into it.
-2. The site default row is marked shared.
+2. Every row holding the site's token is marked shared (whatever its auth style).
 3. On a shared gateway, each task belongs to the first account that tracked it and that the
    gateway answered for. Other accounts' rows for that ID keep the row but lose the data
    they were never entitled to, and read "not found" from then on.
@@ -63,24 +63,24 @@ def secure(apps, schema_editor):
             token = ""
         if (base_url, token) != (row.base_url, row.token):
             rewrite(apps, row, base_url, token)
-    site = fingerprint(site_url.strip().rstrip("/"), site_token, settings.MJDASH_UPSTREAM_AUTH)
-    Connection.objects.filter(fingerprint=site).update(shared=True)
-    for connection in Connection.objects.filter(shared=True):
-        assign_owners(apps, connection)
+    # Every row that holds the site's token is the shared gateway, whatever its auth style.
+    shared = [r.pk for r in Connection.objects.all() if site_token and r.token == site_token]
+    Connection.objects.filter(pk__in=shared).update(shared=True)
+    assign_owners(apps)
 
 
-def assign_owners(apps, connection):
+def assign_owners(apps):
     TrackedTask = apps.get_model("tracker", "TrackedTask")
     TaskOwner = apps.get_model("tracker", "TaskOwner")
     owners = dict(
-        TaskOwner.objects.filter(connection=connection).values_list("task_id", "user_id")
+        TaskOwner.objects.filter(connection__shared=True).values_list("task_id", "user_id")
     )
-    rows = TrackedTask.objects.filter(connection=connection).order_by("added_at", "id")
+    rows = TrackedTask.objects.filter(connection__shared=True).order_by("added_at", "id")
     for row in rows:
         seen = bool(row.raw)
         if row.task_id not in owners and seen:
             TaskOwner.objects.create(
-                connection=connection, task_id=row.task_id, user_id=row.user_id,
+                connection_id=row.connection_id, task_id=row.task_id, user_id=row.user_id,
                 claimed_at=row.added_at,
             )  # fmt: skip
             owners[row.task_id] = row.user_id

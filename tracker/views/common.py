@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django_htmx.middleware import HtmxDetails
 
 from ..models import TrackedTask
+
+TASK_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 class AuthedRequest(HttpRequest):
@@ -19,7 +22,10 @@ class AuthedRequest(HttpRequest):
 
 
 def get_task_for_user(request: AuthedRequest, task_id: str) -> TrackedTask:
-    """The only way a view loads a task: scoped to its owner, so a stranger gets 404."""
+    """The only way a view loads a task: scoped to its owner, so a stranger gets 404. An ID
+    no task can have (a NUL, a slash) is a 404 before any query."""
+    if not TASK_ID.fullmatch(task_id):
+        raise Http404("No such task.")
     return get_object_or_404(
         TrackedTask.objects.select_related("connection"), user=request.user, task_id=task_id
     )
