@@ -65,6 +65,22 @@ def test_the_seed_of_an_unfinished_task_is_a_clear_message(alice_client, sandbox
     assert b"The seed is available once the task has finished." in response.content
 
 
+def test_a_finished_task_whose_seed_is_refused_says_so_in_the_gateways_words(
+    alice_client, alice, stub
+):
+    from tests.conftest import Answer, use_gateway
+
+    done = b'[{"id":"1732000000000001","status":"SUCCESS","progress":"100%"}]'
+    refused = '{"code":4,"description":"关联任务状态错误","result":""}'.encode()
+    stub.answer("/mj/task/list-by-condition", Answer(body=done))
+    stub.answer("/mj/task/1732000000000001/image-seed", Answer(body=refused))
+    use_gateway(alice, stub.url, "sk-own")
+    alice_client.post("/", {"ids": "1732000000000001"})
+    page = alice_client.get("/tasks/1732000000000001/seed/").content.decode()
+    assert "once the task has finished" not in page
+    assert "The gateway refused the seed for this task (关联任务状态错误)." in page
+
+
 def test_the_seed_works_without_javascript(alice_client, tracked):
     response = alice_client.get(f"/tasks/{tracked}/seed/")
     assert b"<html" in response.content and b"Copy seed" in response.content

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import ALICE_TOKEN
-from tracker.upstream import Client, UpstreamError, UpstreamTask
+from tracker.upstream import Client, SeedRefused, UpstreamError, UpstreamTask
 
 
 def mock_client(handler, timeout: float = 2) -> Client:
@@ -61,12 +61,12 @@ def test_a_wrong_token_is_a_permanent_error_without_the_request_id(sandbox):
     assert caught.value.message == "The gateway rejected the API token (无效的令牌)."
 
 
-def test_the_seed_comes_back_when_done_and_a_clear_error_before(sandbox):
+def test_the_seed_comes_back_when_done_and_a_refusal_in_the_gateways_words_before(sandbox):
     done = sandbox.create_task()
     running = sandbox.create_task(step_seconds=60)
     with Client(sandbox.url, ALICE_TOKEN, allow_private=True) as client:
         assert client.image_seed(done["id"]).isdigit()
-        with pytest.raises(UpstreamError, match="once the task has finished"):
+        with pytest.raises(SeedRefused, match="refused the seed"):
             client.image_seed(running["id"])
 
 

@@ -63,6 +63,16 @@ class TaskNotFound(UpstreamError):
         super().__init__("The gateway does not know this task ID.", permanent=True)
 
 
+class SeedRefused(UpstreamError):
+    """new-api's code 4 ("关联任务状态错误", the task's state is wrong for a seed), in an HTTP
+    200. Whether that means "not finished yet" is for the caller to say, from the task's own
+    state: a finished task can be refused too."""
+
+    def __init__(self, description: str) -> None:
+        said = f" ({description})" if description else ""
+        super().__init__(f"The gateway refused the seed for this task{said}.", permanent=True)
+
+
 @dataclass(frozen=True)
 class Button:
     custom_id: str
@@ -395,7 +405,7 @@ class Client:
             return seed
         description = _text(data.get("description")).strip()
         if data.get("code") == 4 or "状态" in description:
-            raise UpstreamError("The seed is available once the task has finished.", permanent=True)
+            raise SeedRefused(description)
         raise UpstreamError(
             f"The gateway could not get the seed{': ' + description if description else '.'}",
             permanent=data.get("code") in (3, 9),

@@ -12,8 +12,10 @@ from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import breaker, ownership, refresh
 from ..models import TrackedTask
-from ..upstream import TaskNotFound, UpstreamError, client_for
+from ..upstream import SeedRefused, TaskNotFound, UpstreamError, client_for
 from .common import AuthedRequest, owned_task
+
+SEED_LATER = "The seed is available once the task has finished."
 
 
 @login_required
@@ -41,6 +43,8 @@ def task_seed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
             raise TaskNotFound()  # asked of nobody: not this user's task to ask about
         breaker.check(task.connection)
         seed = client_for(task.connection).image_seed(task.task_id)
+    except SeedRefused as exc:  # "not finished" only while the task still runs
+        seed_error = SEED_LATER if not task.finished else exc.message
     except UpstreamError as exc:
         seed_error, can_retry = exc.message, not exc.permanent
     context = {"task": task, "seed": seed, "seed_error": seed_error, "seed_can_retry": can_retry}
