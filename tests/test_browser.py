@@ -38,6 +38,12 @@ def browser_page(live_server):
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Any CSP violation fails the test, whether or not the browser also logs it.
+        page.expose_function("reportViolation", lambda text: errors.append(text))
+        page.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => "
+            "window.reportViolation('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+        )
         yield page, errors
         # Let in-flight image requests finish, so none reaches the sandbox during a later test.
         page.wait_for_load_state("networkidle")
@@ -149,3 +155,19 @@ def test_a_locked_out_login_says_when_to_come_back(browser_page, live_server, al
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "locked-out.png"))
     assert [e for e in errors if "429" not in e] == [], errors
+
+
+def test_a_resized_paste_box_survives_a_swap_without_a_csp_violation(
+    browser_page, live_server, alice, sandbox
+):
+    from playwright.sync_api import expect
+
+    page, errors = browser_page
+    log_in(page, live_server.url)
+    page.evaluate("document.querySelector('textarea[name=ids]').style.height = '240px'")
+    page.fill("textarea[name=ids]", sandbox.create_task()["id"])
+    page.click("button:has-text('Track')")
+    expect(page.locator(".paste-result")).to_contain_text("1 added")
+    height = page.evaluate("document.querySelector('textarea[name=ids]').style.height")
+    assert height == "240px"
+    assert errors == [], errors

@@ -34,6 +34,21 @@
     });
   });
 
+  // htmx never copies a style attribute across a swap (the CSP forbids inline styles), so a
+  // paste box the user resized keeps its height here, through the CSSOM, which CSP allows.
+  var heights = {};
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    event.detail.target.querySelectorAll("textarea[id]").forEach(function (area) {
+      if (area.style.height) heights[area.id] = area.style.height;
+    });
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    Object.keys(heights).forEach(function (id) {
+      var area = document.getElementById(id);
+      if (area) area.style.height = heights[id];
+    });
+  });
+
   // Ctrl/Cmd+Enter sends the paste box.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
