@@ -77,8 +77,8 @@ def run(url: str) -> int:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
+    from tracker.gateway import track
     from tracker.models import Profile, TrackedTask, UpstreamConnection
-    from tracker.tracking import track
 
     setup_test_environment()  # lets the test Client run against this real database
     call_command("migrate", verbosity=0)

@@ -1,8 +1,9 @@
 """The sandbox gateway: a stdlib HTTP server that answers like new-api's /mj routes.
 
-Faithful to ../shared/upstream-api.md: new-api's three error envelopes with Go's sorted map keys
-and trailing-space descriptions, task objects in struct key order with Go zero values, the
-unauthenticated chunked image proxy, and the SPA page for every path it does not know.
+Faithful to the gateway quirks in docs/gateway-quirks.md: new-api's three error envelopes
+with Go's sorted map keys and trailing-space descriptions, task objects in struct key order
+with Go zero values, the unauthenticated chunked image proxy, and the SPA page for every path
+it does not know.
 
 Routes under /_sandbox/ are ours, not new-api's: tests and the demo use them to create tasks,
 read call counters and fetch the fake video.
@@ -404,7 +405,7 @@ class Handler(BaseHTTPRequestHandler):
         if task is None:
             return
         # new-api re-serialises upstream's answer with HTTP 200 and a sniffed text/plain type,
-        # whatever upstream's status was (upstream-api.md 1.1, E22).
+        # whatever upstream's status was (docs/gateway-quirks.md, E22).
         if task.status(time.time()) == "SUCCESS":
             body = {"code": 1, "description": "成功", "properties": {}, "result": task.seed}
         else:

@@ -1,4 +1,4 @@
-"""How the other gateways write a task (upstream-api.md (b) 2.2 and 2.3).
+"""How the other gateways write a task (docs/gateway-quirks.md, E11-E14).
 
 new-api's shape lives on SimTask.snapshot; these are novicezk's Java DTO (nulls, no buttons,
 `progress: ""` on failure) and trueai's C# TaskInfo (nulls included, `buttons: []`, imageUrls

@@ -1,4 +1,4 @@
-"""The sandbox answers like new-api does on the wire (../shared/upstream-api.md 1.1, 2.1, (c)).
+"""The sandbox answers like new-api does on the wire (docs/gateway-quirks.md).
 
 mjdash's other tests are only as honest as this stand-in, so its quirks are pinned here.
 """

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import BOB_TOKEN, Answer, use_gateway
 from tracker.models import Profile, TrackedTask
-from tracker.netguard import is_public
+from tracker.upstream import is_public
 
 pytestmark = pytest.mark.django_db
 

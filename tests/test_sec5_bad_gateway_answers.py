@@ -109,7 +109,7 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from django.contrib.auth import get_user_model
 from tracker.models import TrackedTask
-from tracker.tracking import track
+from tracker.gateway import track
 user = get_user_model().objects.create_user("pg-alice")
 result = track(user, "{task}")
 row = TrackedTask.objects.get(task_id="{task}")

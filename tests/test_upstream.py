@@ -94,7 +94,7 @@ def test_an_unreachable_gateway_is_a_transient_error():
     assert not caught.value.permanent
 
 
-# --- shapes (upstream-api.md (b), (d)) ----------------------------------------------------------
+# --- shapes (docs/gateway-quirks.md) ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(

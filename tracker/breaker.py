@@ -16,13 +16,11 @@ from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 
 from .models import UpstreamConnection
-from .upstream import UpstreamError
 
 
-def check(connection: UpstreamConnection) -> None:
-    """Raise the breaker's own UpstreamError, without any call, while the circuit is open."""
-    if connection.circuit_open:
-        raise UpstreamError(unreachable_message(connection))
+def refusal(connection: UpstreamConnection) -> str:
+    """While the circuit is open, why no call is made (else ""): the caller raises it."""
+    return unreachable_message(connection) if connection.circuit_open else ""
 
 
 def unreachable_message(connection: UpstreamConnection) -> str:
@@ -47,16 +45,16 @@ def record_success(connection: UpstreamConnection) -> None:
     )
 
 
-def record_failure(connection: UpstreamConnection, exc: UpstreamError) -> None:
+def record_failure(connection: UpstreamConnection, message: str, *, permanent: bool) -> None:
     now = timezone.now()
     rows = UpstreamConnection.objects.filter(pk=connection.pk)
-    if exc.permanent:
-        rows.update(last_error=exc.message[:500], last_error_at=now, consecutive_failures=0)
+    if permanent:
+        rows.update(last_error=message[:500], last_error_at=now, consecutive_failures=0)
         return
     rows.update(
         consecutive_failures=F("consecutive_failures") + 1,
         unreachable_since=Coalesce(F("unreachable_since"), now),
-        last_error=exc.message[:500],
+        last_error=message[:500],
         last_error_at=now,
     )
     cooloff = timedelta(seconds=settings.MJDASH_BREAKER_COOLOFF_SECONDS)

@@ -6,8 +6,8 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
 
+from .gateway import is_public_host
 from .models import AuthStyle
-from .netguard import is_public, resolve
 
 MAX_PASTE = 200_000
 
@@ -70,12 +70,9 @@ class ConnectionForm(forms.Form):
 
 def refuse_private_host(host: str) -> None:
     """Tell the user at once when the gateway they name is on a private or local address.
-    (The real guard is at connect time, in netguard: this only explains it early.)"""
-    try:
-        public = all(is_public(address) for address in resolve(host, 443))
-    except (OSError, UnicodeError):
-        public = False
-    if not public:  # one message for both, so the form maps none of the server's network
+    (The real guard is at connect time, in upstream/guard.py: this only explains it early.)
+    One message for both cases, so the form maps none of the server's own network."""
+    if not is_public_host(host):
         raise forms.ValidationError(
             f"“{host}” is not a public address that this site can reach: it does not "
             "resolve, or it is a private or local address."

@@ -1,7 +1,8 @@
-"""Adding tracked tasks: the paste flow's service."""
+"""The paste flow: pasted text → tracked rows, looked up through the `ask` it is given."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -10,7 +11,8 @@ from django.utils import timezone
 from . import ownership
 from .ids import parse
 from .models import TrackedTask, UpstreamConnection, connection_for
-from .refresh import refresh_connection
+
+Ask = Callable[[UpstreamConnection, list[str]], bool]  # gateway.refresh_gateway
 
 
 @dataclass
@@ -30,8 +32,8 @@ class TrackResult:
         return not (self.added or self.already or self.rejected or self.throttled)
 
 
-def track(user, text: str) -> TrackResult:
-    """Parse pasted text, store the IDs this user does not track yet, and ask the upstream
+def track(user, text: str, ask: Ask) -> TrackResult:
+    """Parse pasted text, store the IDs this user does not track yet, and `ask` the gateway
     about the new ones at once (batched), so they show real state straight away."""
     parsed = parse(text)
     result = TrackResult(
@@ -60,11 +62,11 @@ def track(user, text: str) -> TrackResult:
         )
         return result
     if connection.shared:
-        _track_on_shared(user, connection, new, result)
+        _track_on_shared(user, connection, new, result, ask)
     else:
         _store(user, connection, new)
         result.added = new
-        result.upstream_ok = refresh_connection(connection, new)
+        result.upstream_ok = ask(connection, new)
     return result
 
 
@@ -79,7 +81,9 @@ def _store(user, connection: UpstreamConnection, ids: list[str], **fields) -> No
     )
 
 
-def _track_on_shared(user, connection: UpstreamConnection, new: list[str], result) -> None:
+def _track_on_shared(
+    user, connection: UpstreamConnection, new: list[str], result: TrackResult, ask: Ask
+) -> None:
     """Look the new IDs up in batches that the user's guessing budget can pay for. A batch
     may hold as many unknown IDs as the budget grants (reserved before asking, so two tabs
     cannot spend it twice), plus as many as this paste has proven real, so pastes of real
@@ -92,7 +96,7 @@ def _track_on_shared(user, connection: UpstreamConnection, new: list[str], resul
     if again:
         _store(user, connection, again)
         result.added += again
-        result.upstream_ok = refresh_connection(connection, again)
+        result.upstream_ok = ask(connection, again)
     new = [i for i in new if owners.get(i) != user.pk]
     proven, start = 0, 0
     while start < len(new):
@@ -112,7 +116,7 @@ def _track_on_shared(user, connection: UpstreamConnection, new: list[str], resul
         )
         _store(user, connection, [i for i in batch if i in mine])
         asked = [i for i in batch if i in mine]
-        ok = not asked or refresh_connection(connection, asked)
+        ok = not asked or ask(connection, asked)
         # Every ID the gateway has not vouched for costs the budget, answered or not: a
         # failing gateway must not make guessing free.
         confirmed = ownership.count_confirmed(user, connection, asked)

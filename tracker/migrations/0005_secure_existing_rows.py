@@ -51,9 +51,22 @@ def rewrite(apps, row, base_url, token):
     row.delete()
 
 
-def secure(apps, schema_editor):
-    from tracker.upstream import same_url
+def place(url):
+    """(scheme, credentials, host, port, path): what makes two gateway URLs one place."""
+    parts = urlsplit(url.strip().rstrip("/"))
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    credentials = parts.netloc.rpartition("@")[0]
+    return parts.scheme, credentials, (parts.hostname or ""), port, parts.path
 
+
+def same_url(a, b):
+    try:
+        return place(a) == place(b)
+    except ValueError:
+        return False
+
+
+def secure(apps, schema_editor):
     Connection = apps.get_model("tracker", "UpstreamConnection")
     site_url, site_token = settings.MJDASH_UPSTREAM_URL, settings.MJDASH_UPSTREAM_TOKEN
     for row in list(Connection.objects.all()):

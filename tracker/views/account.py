@@ -10,9 +10,9 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from .. import gateway
 from ..forms import ConnectionForm, SignupForm
-from ..models import Profile, UpstreamConnection, connection_for
-from ..upstream import UpstreamError, client_for, same_url
+from ..models import Profile, connection_for
 from .common import AuthedRequest
 
 
@@ -27,12 +27,7 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
         messages.success(request, "Using the site's default gateway again.")
         return redirect("settings")
     if request.method == "POST" and form.is_valid():
-        base_url = form.cleaned_data["base_url"]
-        token = form.cleaned_data["token"]
-        if not token and same_url(base_url, current.base_url) and not current.shared:
-            token = current.token  # the user's own token, for the very URL it was saved with
-        connection = UpstreamConnection.for_values(base_url, token, form.cleaned_data["auth_style"])
-        Profile.objects.update_or_create(user=request.user, defaults={"connection": connection})
+        gateway.choose(request.user, **form.cleaned_data)
         messages.success(request, "Saved. Task IDs you add from now on use this gateway.")
         return redirect("settings")
     context = {"form": form, "connection": current, "is_default": current.shared}
@@ -43,12 +38,7 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
 @require_POST
 def test_connection(request: AuthedRequest) -> HttpResponse:
     """One cheap call, and what it means in plain words."""
-    connection = connection_for(request.user)
-    try:
-        client_for(connection).ping()
-        ok, message = True, "Connected: the gateway accepted the token."
-    except UpstreamError as exc:
-        ok, message = False, exc.message
+    ok, message = gateway.test_connection(request.user)
     context = {"test_ok": ok, "test_message": message}
     if request.htmx:
         return render(request, "tracker/settings.html#test-result", context)

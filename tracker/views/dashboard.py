@@ -11,11 +11,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import ownership, refresh
-from ..breaker import unreachable_message
+from .. import gateway
 from ..forms import PasteForm
-from ..models import FINISHED_STATUSES, TrackedTask, UpstreamConnection
-from ..tracking import TrackResult, track
+from ..models import FINISHED_STATUSES, TrackedTask
 from .common import AuthedRequest
 
 PAGE_SIZE = 50
@@ -27,7 +25,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     form = PasteForm(request.POST or None)
     result = None
     if request.method == "POST" and form.is_valid():
-        result = track(request.user, form.cleaned_data["ids"])
+        result = gateway.track(request.user, form.cleaned_data["ids"])
         if not request.htmx:
             _flash(request, result)
             return redirect("dashboard")
@@ -36,7 +34,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         elif result.added or result.already:
             form = PasteForm()
     if request.method == "GET":
-        _refresh_if_due(request)
+        gateway.refresh_due(request.user)
     context = {"form": form, "result": result, **_list_context(request)}
     if request.htmx and request.method == "POST":
         return render(request, "tracker/dashboard.html#paste-response", context)
@@ -47,20 +45,12 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
 @require_GET
 def task_list(request: AuthedRequest) -> HttpResponse:
     """The poll target. Reads the database; refresh decides whether upstream is asked."""
-    _refresh_if_due(request)
+    gateway.refresh_due(request.user)
     context = _list_context(request)
     response = render(request, "tracker/dashboard.html#task-list-response", context)
     if not context["polling"]:
         response.status_code = HTMX_STOP_POLLING
     return response
-
-
-def _refresh_if_due(request: AuthedRequest) -> None:
-    """Every connection this user has unfinished tasks on gets refreshed if its interval has
-    passed and this request wins the claim."""
-    unfinished = ownership.usable_by(request.user, TrackedTask.objects.filter(user=request.user))
-    unfinished = unfinished.unfinished()
-    refresh.if_due(unfinished.order_by().values_list("connection_id", flat=True).distinct())
 
 
 def _list_context(request: AuthedRequest) -> dict:
@@ -73,22 +63,18 @@ def _list_context(request: AuthedRequest) -> dict:
         done=Count("id", filter=Q(status="SUCCESS")),
         failed=Count("id", filter=Q(status__in=["FAILURE", "CANCEL"])),
     )
-    unreachable = list(
-        UpstreamConnection.objects.filter(
-            trackedtask__user=request.user, unreachable_since__isnull=False
-        ).distinct()
-    )
+    unreachable = gateway.unreachable_for(request.user)
     return {
         "page_obj": page,
         "tasks": tasks,
         "counts": counts,
-        "outages": [unreachable_message(c) for c in unreachable],
-        "outage_ids": {c.pk for c in unreachable},
+        "outages": list(unreachable.values()),
+        "outage_ids": set(unreachable),
         "polling": any(t.live for t in tasks),
     }
 
 
-def _flash(request: AuthedRequest, result: TrackResult) -> None:
+def _flash(request: AuthedRequest, result: gateway.TrackResult) -> None:
     if result.nothing_found:
         messages.warning(request, "No task IDs found in what you pasted.")
         return

@@ -11,10 +11,10 @@ from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
-from .. import breaker, ownership
+from .. import gateway
+from ..gateway import GatewayError, TaskNotFound
 from ..images import download_name, thumbnail
 from ..models import TrackedTask
-from ..upstream import TaskNotFound, UpstreamError, client_for
 from .common import AuthedRequest, owned_task
 
 THUMB_MAX_SOURCE = 40 * 1024 * 1024
@@ -38,8 +38,8 @@ def image(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.GET.get("thumb"):
         return _thumbnail(request, task)
     try:
-        stream = _open(task)
-    except UpstreamError as exc:
+        stream = gateway.open_image(task)
+    except GatewayError as exc:
         return _unavailable(request, task, exc)
     response = StreamingHttpResponse(stream.chunks(), content_type=stream.content_type)
     if stream.content_length is not None:  # checked against the cap; a short body aborts
@@ -57,7 +57,7 @@ def image(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     """A small WebP of a finished image, made once and kept in the cache."""
     if task.status != "SUCCESS":
-        return _unavailable(request, task, UpstreamError("Not finished yet."), status=404)
+        return _unavailable(request, task, GatewayError("Not finished yet."), status=404)
     key = "thumb:" + hashlib.sha256(f"{task.connection_id}:{task.task_id}".encode()).hexdigest()
     etag = f'"{key[6:22]}"'
     if request.headers.get("If-None-Match") == etag:
@@ -65,9 +65,9 @@ def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     data = cache.get(key)
     if data is None:
         try:
-            data = thumbnail(_open(task, THUMB_MAX_SOURCE).read())
-        except (UpstreamError, ValueError) as exc:
-            error = exc if isinstance(exc, UpstreamError) else UpstreamError(str(exc))
+            data = thumbnail(gateway.open_image(task, THUMB_MAX_SOURCE).read())
+        except (GatewayError, ValueError) as exc:
+            error = exc if isinstance(exc, GatewayError) else GatewayError(str(exc))
             return _unavailable(request, task, error)
         cache.set(key, data, timeout=7 * 86400)
     return HttpResponse(
@@ -81,19 +81,8 @@ def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     )
 
 
-def _open(task: TrackedTask, max_bytes: int | None = None):
-    """The task's picture from its own gateway (never while the breaker is open, and never
-    for a task on a shared gateway that is not this user's)."""
-    if not ownership.owns(task) or not ownership.may_use(task.user, task.connection):
-        raise TaskNotFound()
-    breaker.check(task.connection)
-    return client_for(task.connection).open_image(
-        task.task_id, max_bytes, fallback_url=task.image_url
-    )
-
-
 def _unavailable(
-    request: AuthedRequest, task: TrackedTask, exc: UpstreamError, status: int = 502
+    request: AuthedRequest, task: TrackedTask, exc: GatewayError, status: int = 502
 ) -> HttpResponse:
     """An <img> gets a placeholder picture; a person gets a page that says what happened."""
     if isinstance(exc, TaskNotFound) or exc.permanent and exc.status in (403, 404, 410):

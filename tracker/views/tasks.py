@@ -10,12 +10,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import breaker, ownership, refresh
+from .. import gateway
 from ..models import TrackedTask
-from ..upstream import SeedRefused, TaskNotFound, UpstreamError, client_for
 from .common import AuthedRequest, owned_task
-
-SEED_LATER = "The seed is available once the task has finished."
 
 
 @login_required
@@ -23,9 +20,7 @@ SEED_LATER = "The seed is available once the task has finished."
 @require_GET
 def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.htmx and request.GET.get("poll"):
-        if task.live and ownership.may_use(request.user, task.connection):
-            refresh.if_due([task.connection_id])
-            task.refresh_from_db()
+        gateway.refresh_task_if_due(task)
         response = render(request, "tracker/task_detail.html#task-panel", {"task": task})
         if not task.live:
             response.status_code = HTMX_STOP_POLLING
@@ -37,16 +32,7 @@ def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 @owned_task
 @require_GET
 def task_seed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
-    seed, seed_error, can_retry = "", "", False
-    try:
-        if not ownership.owns(task) or not ownership.may_use(request.user, task.connection):
-            raise TaskNotFound()  # asked of nobody: not this user's task to ask about
-        breaker.check(task.connection)
-        seed = client_for(task.connection).image_seed(task.task_id)
-    except SeedRefused as exc:  # "not finished" only while the task still runs
-        seed_error = SEED_LATER if not task.finished else exc.message
-    except UpstreamError as exc:
-        seed_error, can_retry = exc.message, not exc.permanent
+    seed, seed_error, can_retry = gateway.seed(task)
     context = {"task": task, "seed": seed, "seed_error": seed_error, "seed_can_retry": can_retry}
     template = "tracker/task_detail.html#seed" if request.htmx else "tracker/task_detail.html"
     return render(request, template, context)
@@ -56,7 +42,7 @@ def task_seed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 @owned_task
 @require_POST
 def task_recheck(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
-    refresh.recheck(task)
+    gateway.recheck(task)
     task.refresh_from_db()
     if request.htmx:
         return render(request, "tracker/task_detail.html#task-panel", {"task": task})

@@ -8,8 +8,8 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from tracker.gateway import track
 from tracker.models import TrackedTask
-from tracker.tracking import track
 
 
 class Command(BaseCommand):

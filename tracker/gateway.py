@@ -1,0 +1,269 @@
+"""The gateway service: the one door between the product and the Midjourney-proxy protocol.
+
+Views, management commands and (later) the worker ask this module, in the product's own
+words: refresh what is due, track pasted text, re-check a task, its seed, open its image,
+test a gateway. It owns the policy around every call: who may ask about what (ownership),
+the circuit breaker, the refresh claim, the site token's tie to the site's URL, and the
+process's shared clients. `upstream` below it is pure protocol; nothing else imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from django.conf import settings
+from django.core.cache import cache
+
+from . import breaker, ownership, refresh, tracking
+from .models import Profile, TrackedTask, UpstreamConnection, connection_for
+from .upstream import (
+    Client,
+    ImageStream,
+    SeedRefused,
+    TaskNotFound,
+    UpstreamError,
+    is_public,
+    resolve,
+    same_url,
+)
+
+log = logging.getLogger(__name__)
+GatewayError = UpstreamError  # the one exception callers catch: .message, .permanent
+TrackResult = tracking.TrackResult
+MAX_PARALLEL = 4  # chunks in flight at once against one gateway
+MAX_CLIENTS = 64
+SEED_LATER = "The seed is available once the task has finished."
+STAFF_ONLY = "This site's shared gateway is kept for staff; add your own in Settings."
+
+__all__ = ["GatewayError", "ImageStream", "TaskNotFound", "TrackResult"]
+
+
+# --- refresh ---------------------------------------------------------------------------------
+
+
+def refresh_due(user) -> None:
+    """Every gateway this user has unfinished tasks on is refreshed, if its interval has
+    passed and this caller wins the claim (for everyone who uses that gateway)."""
+    rows = ownership.usable_by(user, TrackedTask.objects.filter(user=user)).unfinished()
+    for gateway_id in rows.order_by().values_list("connection_id", flat=True).distinct():
+        if refresh.claim(gateway_id):
+            refresh_gateway(UpstreamConnection.objects.get(pk=gateway_id))
+
+
+def refresh_task_if_due(task: TrackedTask) -> None:
+    """The detail page's poll: its gateway, if due, then the row as it now stands."""
+    if task.live and ownership.may_use(task.user, task.connection):
+        if refresh.claim(task.connection_id):
+            refresh_gateway(task.connection)
+        task.refresh_from_db()
+
+
+def refresh_gateway(connection: UpstreamConnection, ids: list[str] | None = None) -> bool:
+    """Ask about `ids` (default: all unfinished) and merge the answers. More IDs than one
+    chunk go out as parallel chunks (at most MAX_PARALLEL at once), so a refresh takes about
+    one round trip however many tasks run, and the answers are merged together in a fixed
+    number of queries. Returns False when the gateway could not be asked; the error is
+    stored on the rows it concerns, not raised."""
+    ids = refresh.unfinished_ids(connection) if ids is None else list(dict.fromkeys(ids))
+    if not ids:
+        return True
+    size = max(1, settings.MJDASH_LIST_CHUNK)
+    chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
+    try:
+        ask = partial(_ask, _client(connection))
+    except UpstreamError as exc:
+        _failed(connection, ids, exc)
+        return False
+    if len(chunks) == 1:
+        answers = [ask(chunks[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(chunks))) as pool:
+            answers = list(pool.map(ask, chunks))
+    asked, found, failed, error = [], [], [], None
+    for chunk, answer in zip(chunks, answers, strict=True):
+        if isinstance(answer, UpstreamError):
+            failed, error = failed + chunk, answer
+        else:
+            asked, found = asked + chunk, found + answer
+    if asked:
+        refresh.merge(connection, asked, found)
+    if error is not None:
+        _failed(connection, failed, error)
+        return False
+    breaker.record_success(connection)
+    return True
+
+
+def _ask(client: Client, chunk: list[str]):
+    """One chunk's answer, or its failure as a value (so the other chunks still count)."""
+    try:
+        return client.list_by_condition(chunk)
+    except UpstreamError as exc:
+        return exc
+
+
+def _failed(connection: UpstreamConnection, ids: list[str], exc: UpstreamError) -> None:
+    log.warning("gateway %s: %s", connection.display_url, exc.message)
+    refresh.note(TrackedTask.objects.filter(connection=connection, task_id__in=ids), exc.message)
+    if not connection.circuit_open:  # the breaker's own refusal is not a new failure
+        breaker.record_failure(connection, exc.message, permanent=exc.permanent)
+
+
+def unreachable_for(user) -> dict[int, str]:
+    """The gateways this user's tasks are on that are failing: id → since when, and why."""
+    failing = UpstreamConnection.objects.filter(
+        trackedtask__user=user, unreachable_since__isnull=False
+    ).distinct()
+    return {connection.pk: breaker.unreachable_message(connection) for connection in failing}
+
+
+# --- the verbs a page offers -------------------------------------------------------------------
+
+
+def track(user, text: str) -> TrackResult:
+    """Pasted text → the IDs this user does not track yet, looked up at once."""
+    return tracking.track(user, text, ask=refresh_gateway)
+
+
+def recheck(task: TrackedTask) -> None:
+    """One task, asked now with a single fetch (the re-check button), at most once per
+    refresh interval for each user and task. On a shared gateway, a row the user does not
+    own is a guess like any pasted ID: it costs the guessing budget, and someone else's task
+    is answered "not found" without a call. A refusal is stored as the row's error, so the
+    page shows it where it shows every other."""
+    connection, rows = task.connection, TrackedTask.objects.filter(pk=task.pk)
+    key = f"mjdash:recheck:{task.user_id}:{task.task_id}"
+    if not cache.add(key, 1, timeout=max(2, settings.MJDASH_REFRESH_SECONDS)):
+        return  # asked moments ago: the button cannot be used to hammer the gateway
+    if not ownership.may_use(task.user, connection):
+        refresh.note(rows, STAFF_ONLY)
+        return
+    guess = connection.shared and not ownership.owns(task)
+    if guess and ownership.guesses_left(task.user) <= 0:
+        refresh.note(rows, ownership.throttled_message(task.user))
+        return
+    if guess and not ownership.claim(task.user, connection, [task.task_id]):
+        ownership.spend_guesses(task.user, 1)
+        refresh.note(rows, "")
+        return
+    try:
+        found = _client(connection).fetch(task.task_id)
+    except UpstreamError as exc:
+        _failed(connection, [task.task_id], exc)
+        found = None
+    else:
+        breaker.record_success(connection)
+        refresh.merge(connection, [task.task_id], [found] if found else [])
+    if guess and found is None:  # unanswered or unknown: it costs, and reserves nothing
+        ownership.spend_guesses(task.user, 1)
+        ownership.release_unknown(connection, [task.task_id], user=task.user)
+
+
+def seed(task: TrackedTask) -> tuple[str, str, bool]:
+    """(seed, error message, worth retrying). A refusal reads "not finished yet" only while
+    the task still runs; for a finished task it is the gateway's own words."""
+    try:
+        return _client_for_task(task).image_seed(task.task_id), "", False
+    except SeedRefused as exc:
+        return "", SEED_LATER if not task.finished else exc.message, False
+    except UpstreamError as exc:
+        return "", exc.message, not exc.permanent
+
+
+def open_image(task: TrackedTask, max_bytes: int | None = None) -> ImageStream:
+    """The task's picture from its own gateway, streamed. Raises GatewayError."""
+    return _client_for_task(task).open_image(task.task_id, max_bytes, fallback_url=task.image_url)
+
+
+def test_connection(user) -> tuple[bool, str]:
+    """One cheap call to the user's gateway, and what it means in plain words."""
+    try:
+        _client(connection_for(user)).ping()
+    except UpstreamError as exc:
+        return False, exc.message
+    return True, "Connected: the gateway accepted the token."
+
+
+def choose(user, base_url: str, token: str, auth_style: str) -> UpstreamConnection:
+    """Point `user` at a gateway of their own. An empty token keeps the user's own saved
+    token only for the very URL it was saved with; a new URL, or the site's shared gateway,
+    gets no token carried over."""
+    current = connection_for(user)
+    if not token and same_url(base_url, current.base_url) and not current.shared:
+        token = current.token
+    connection = UpstreamConnection.for_values(base_url, token, auth_style)
+    Profile.objects.update_or_create(user=user, defaults={"connection": connection})
+    return connection
+
+
+def is_public_host(host: str) -> bool:
+    """Does `host` resolve, and only to public addresses? (The settings form's early word;
+    the real check is made again at every connection.)"""
+    try:
+        return all(is_public(address) for address in resolve(host, 443))
+    except (OSError, UnicodeError):
+        return False
+
+
+def _client_for_task(task: TrackedTask) -> Client:
+    """Never for a task on a shared gateway that is not this user's (asked of nobody), and
+    never while the gateway's breaker is open."""
+    if not ownership.owns(task) or not ownership.may_use(task.user, task.connection):
+        raise TaskNotFound()
+    return _client(task.connection)
+
+
+# --- the clients -------------------------------------------------------------------------------
+
+_clients: dict[tuple, Client] = {}
+_clients_lock = threading.Lock()
+
+
+def is_site_gateway(base_url: str) -> bool:
+    return same_url(base_url, settings.MJDASH_UPSTREAM_URL)
+
+
+def _client(connection: UpstreamConnection) -> Client:
+    """The process's client for a stored gateway, while its breaker is closed. One per
+    gateway and token, kept open, so polls reuse its kept-alive connections instead of
+    dialling (and building a TLS context) every time. httpx clients are thread-safe.
+
+    Here, where every client is built, the site's token is tied to the site's own URL:
+    whatever a form, the admin or the database says, no other URL ever receives it. The
+    site's own gateway may sit on a private network; a user's may not, unless allowed."""
+    refusal = breaker.refusal(connection)
+    if refusal:
+        raise UpstreamError(refusal)
+    site = is_site_gateway(connection.base_url)
+    site_token = connection.token and connection.token == settings.MJDASH_UPSTREAM_TOKEN
+    if site_token and not (site and connection.shared):  # shared: its tasks have owners
+        raise UpstreamError(
+            "mjdash sends the site's token only to the site's own gateway. Enter your own "
+            "token for this gateway in Settings.",
+            permanent=True,
+        )
+    allow_private = site or settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS
+    key = (
+        connection.base_url,
+        connection.token,
+        connection.auth_style,
+        allow_private,
+        settings.MJDASH_UPSTREAM_TIMEOUT,
+        settings.MJDASH_UPSTREAM_RETRIES,
+    )
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            if len(_clients) >= MAX_CLIENTS:  # settings pages can mint many; start over,
+                _clients.clear()  # without closing clients another request may be using
+            client = Client(
+                connection.base_url,
+                connection.token,
+                connection.auth_style,
+                allow_private=allow_private,
+            )
+            _clients[key] = client
+        return client

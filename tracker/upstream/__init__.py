@@ -1,0 +1,23 @@
+"""Pure protocol: the only code that speaks HTTP to a Midjourney-proxy gateway, with no
+policy of its own (who may ask what is decided in tracker/gateway.py).
+
+- `task`: the task shape and its parsing; `values`: gateway JSON made safe at the boundary;
+- `errors`: the one `UpstreamError(message, permanent)` and how each failure maps onto it;
+- `client`: the HTTP client and its verbs; `stream`: an image streamed by its bytes;
+- `guard`: the outbound-address guard every connection passes.
+
+The gateways' quirks that this code relies on are listed in docs/gateway-quirks.md (E1-E28).
+"""
+
+from __future__ import annotations
+
+from .client import Client, same_url
+from .errors import SeedRefused, TaskNotFound, UpstreamError
+from .guard import is_public, resolve
+from .stream import ImageStream
+from .task import Button, UpstreamTask
+
+__all__ = [
+    "Button", "Client", "ImageStream", "SeedRefused", "TaskNotFound", "UpstreamError",
+    "UpstreamTask", "is_public", "resolve", "same_url",
+]  # fmt: skip

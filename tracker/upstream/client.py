@@ -1,0 +1,294 @@
+"""The HTTP client for one gateway and token: the verbs of the Midjourney-proxy API."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+import httpx
+import stamina
+from django.conf import settings
+
+from .errors import (
+    SeedRefused,
+    TaskNotFound,
+    UpstreamError,
+    _image_error,
+    _status_error,
+    _transport_error,
+)
+from .guard import GuardedTransport
+from .stream import ImageStream
+from .task import UpstreamTask, merge_duplicates
+from .values import _text, clean
+
+USER_AGENT = "mjdash/0.1 (+https://github.com/mjdash)"
+# A list of 100 tasks is ~200 KB; anything past this is not an answer we want in memory.
+MAX_JSON_BYTES = 4 * 1024 * 1024
+MAX_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is left to the next refresh interval
+
+
+class Client:
+    """Speaks to one gateway with one token. Cheap to make; close() when done. Every
+    connection it opens passes the address guard (netguard): only public addresses, unless
+    `allow_private`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        auth_style: str = "bearer",
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        allow_private: bool = False,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.timeout = float(timeout or settings.MJDASH_UPSTREAM_TIMEOUT)
+        self.retries = settings.MJDASH_UPSTREAM_RETRIES if retries is None else retries
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        if token:
+            if auth_style == "mj-api-secret":
+                headers["mj-api-secret"] = token
+            elif auth_style == "raw":
+                headers["Authorization"] = token
+            else:
+                headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+            follow_redirects=False,
+            transport=transport or GuardedTransport(allow_private=allow_private),
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the verbs -------------------------------------------------------------------------
+
+    def fetch(self, task_id: str) -> UpstreamTask | None:
+        """One task, or None when the gateway does not know it (400 task_no_found, or the
+        empty 200 / 204 that novicezk and trueai send)."""
+        try:
+            data = self._call("GET", f"/mj/task/{_path(task_id)}/fetch")
+        except TaskNotFound:
+            return None
+        return None if data is None else UpstreamTask.from_json(data)
+
+    def list_by_condition(self, ids: list[str]) -> list[UpstreamTask]:
+        """The tasks among `ids` that the gateway knows, matched by id, never by position."""
+        if not ids:
+            return []
+        data = self._call("POST", "/mj/task/list-by-condition", json={"ids": list(ids)})
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            raise UpstreamError("The gateway answered the task list with something else.")
+        wanted = set(ids)
+        tasks = [
+            UpstreamTask.from_json(item)
+            for item in data
+            if isinstance(item, dict) and _text(item.get("id"))
+        ]
+        return merge_duplicates([t for t in tasks if t.id in wanted])
+
+    def image_seed(self, task_id: str) -> str:
+        """The seed, or UpstreamError. new-api wraps upstream failures in HTTP 200, so the
+        `code` field decides, never the status alone (E22)."""
+        try:
+            data = self._call("GET", f"/mj/task/{_path(task_id)}/image-seed")
+        except UpstreamError as exc:
+            if exc.status != 404:
+                raise
+            raise UpstreamError(
+                "This gateway has no seed for this task (HTTP 404). Some gateways, such as "
+                "novicezk's open-source edition, do not offer seeds.",
+                permanent=True,
+                status=404,
+            ) from exc
+        if not isinstance(data, dict):
+            raise UpstreamError("The gateway sent an unreadable seed answer.")
+        seed = _text(data.get("result")).strip()
+        if data.get("code") == 1 and seed:
+            return seed
+        description = _text(data.get("description")).strip()
+        if data.get("code") == 4 or "状态" in description:
+            raise SeedRefused(description)
+        raise UpstreamError(
+            f"The gateway could not get the seed{': ' + description if description else '.'}",
+            permanent=data.get("code") in (3, 9),
+        )
+
+    def ping(self) -> None:
+        """The cheapest honest call: an empty list-by-condition. Raises UpstreamError. Every
+        failure to get an HTTP answer reads the same ("could not connect"), refused, reset or
+        silent alike, so the button that calls this cannot be used to map open ports."""
+        try:
+            data = self._call("POST", "/mj/task/list-by-condition", json={"ids": []})
+        except UpstreamError as exc:
+            if exc.status is not None or exc.permanent:
+                raise
+            raise UpstreamError("Could not connect to the gateway.") from exc
+        if data is not None and not isinstance(data, list):
+            raise UpstreamError(
+                "The address answered, but not like a Midjourney-proxy.", permanent=True
+            )
+
+    def open_image(
+        self, task_id: str, max_bytes: int | None = None, fallback_url: str = ""
+    ) -> ImageStream:
+        """Open the gateway's own /mj/image/<id> for streaming. Gateways without that proxy
+        (novicezk, trueai) say where the picture is in imageUrl: that is followed only when
+        it is on this same gateway. Nothing else is ever fetched. The stream closes its
+        response once read to the end, or when closed."""
+        limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
+        try:
+            return self._open_stream(f"/mj/image/{_path(task_id)}", limit)
+        except UpstreamError as exc:
+            fallback = self._same_gateway_path(fallback_url)
+            if not fallback or exc.status not in (200, 404):
+                raise
+            return self._open_stream(fallback, limit)
+
+    def _open_stream(self, path: str, limit: int) -> ImageStream:
+        deadline = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT  # for every byte
+        request = self._http.build_request("GET", path)
+        request.headers["Accept"] = "image/*,video/*"
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        if response.status_code != 200:
+            try:
+                body = _read_capped(response, deadline, 64 * 1024)
+            finally:
+                response.close()
+            raise _image_error(response.status_code, body)
+        return ImageStream(response, deadline, limit)
+
+    def _same_gateway_path(self, url: str) -> str:
+        """The path of `url` when it points at this gateway; "" for anywhere else. A
+        localhost host counts as this gateway (a new-api without ServerAddress set, E18)."""
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError):
+            return ""
+        base = self._http.base_url
+        same = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+        if not (
+            same or target.host in ("localhost", "127.0.0.1") and target.scheme in ("http", "https")
+        ):
+            return ""
+        return target.raw_path.decode("ascii", "replace")
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, *, json: Any = None) -> Any:
+        """One call with bounded, jittered retries for transient failures (a 429's
+        Retry-After is honoured when it is short); permanent failures are never retried."""
+        for attempt in stamina.retry_context(
+            on=_retry_backoff,
+            attempts=1 + self.retries,
+            timeout=self.timeout,  # retries share the one overall budget
+            wait_initial=0.2,
+            wait_max=2.0,
+            wait_jitter=0.3,
+        ):
+            with attempt:
+                return self._call_once(method, path, json=json)
+        raise AssertionError("unreachable: stamina re-raises the last failure")
+
+    def _call_once(self, method: str, path: str, *, json: Any = None) -> Any:
+        """Send, read the body within an overall deadline, and turn every failure into an
+        UpstreamError. Returns parsed JSON, or None for an empty answer."""
+        deadline = time.monotonic() + self.timeout
+        try:
+            with self._http.stream(method, path, json=json) as response:
+                body = _read_capped(response, deadline, MAX_JSON_BYTES)
+        except httpx.HTTPError as exc:
+            raise _transport_error(exc) from exc
+        status = response.status_code
+        if status == 204 or (status == 200 and not body.strip()):
+            return None
+        if status != 200:
+            raise _status_error(status, body, response.headers)
+        return _parse_json(body, response.headers.get("content-type", ""))
+
+
+def _retry_backoff(exc: Exception) -> bool | float:
+    """stamina's hook: retry transient UpstreamErrors; wait what a 429 asked for."""
+    if not isinstance(exc, UpstreamError) or exc.permanent:
+        return False
+    if exc.retry_after is not None:
+        return exc.retry_after if exc.retry_after <= MAX_RETRY_AFTER else False
+    return True
+
+
+def _path(task_id: str) -> str:
+    """Task ids go into URL paths; refuse anything that could change the path."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", task_id):
+        raise UpstreamError("That is not a valid task ID.", permanent=True)
+    return task_id
+
+
+def _read_capped(response: httpx.Response, deadline: float, limit: int) -> bytes:
+    """httpx times out per read, so a server dripping a byte a second never trips it; hold
+    the whole answer to one deadline here instead."""
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise UpstreamError("The gateway's answer was far too large.", permanent=True)
+    parts, total = [], 0
+    try:
+        for chunk in response.iter_bytes():
+            parts.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise UpstreamError("The gateway's answer was far too large.", permanent=True)
+            if time.monotonic() > deadline:
+                raise UpstreamError("The gateway is answering too slowly.")
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc) from exc
+    return b"".join(parts)
+
+
+def _parse_json(body: bytes, content_type: str) -> Any:
+    try:
+        return clean(json.loads(body))
+    except RecursionError:
+        raise UpstreamError(
+            "The gateway sent an unreadable answer (nested too deeply).", permanent=True
+        ) from None
+    except ValueError:
+        if "html" in content_type or body.lstrip()[:1] == b"<":
+            raise UpstreamError(
+                "The upstream answered with a web page, not the Midjourney API. "
+                "Check the upstream URL.",
+                permanent=True,
+            ) from None
+        raise UpstreamError("The gateway sent an unreadable answer.") from None
+
+
+def same_url(a: str, b: str) -> bool:
+    """Two gateway URLs name the very same place: scheme, credentials, host, port (the
+    default one filled in) and path. A different port is a different server."""
+    try:
+        x, y = httpx.URL(a.strip().rstrip("/")), httpx.URL(b.strip().rstrip("/"))
+    except (httpx.InvalidURL, TypeError):
+        return False
+    ports = {"http": 80, "https": 443}
+    return (x.scheme, x.userinfo, x.host, x.port or ports.get(x.scheme), x.path) == (
+        y.scheme,
+        y.userinfo,
+        y.host,
+        y.port or ports.get(y.scheme),
+        y.path,
+    )
