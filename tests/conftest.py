@@ -86,10 +86,19 @@ def sandbox(tmp_path_factory) -> Sandbox:
     box.process.wait(timeout=5)
 
 
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server", "sandbox"}
+
+
 @pytest.fixture(autouse=True)
-def upstream_settings(settings, sandbox):
-    """Every test talks to the sandbox as alice's gateway user, refreshing on every poll,
-    and leaves the sandbox without faults."""
+def upstream_settings(request, settings):
+    """Every test that touches the database or the gateway talks to the sandbox as alice's
+    gateway user, refreshing on every poll, and leaves the sandbox without faults. Pure
+    tests (the ID parser, the address guard) never wait for the sandbox to start."""
+    marked = request.node.get_closest_marker("django_db") is not None
+    if not (marked or DATABASE_FIXTURES & set(request.fixturenames)):
+        yield settings
+        return
+    sandbox = request.getfixturevalue("sandbox")
     settings.MJDASH_UPSTREAM_URL = sandbox.url
     settings.MJDASH_UPSTREAM_TOKEN = ALICE_TOKEN
     settings.MJDASH_UPSTREAM_AUTH = "bearer"
