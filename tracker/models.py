@@ -13,8 +13,25 @@ from django.utils import timezone
 
 from .fields import EncryptedTextField
 
-FINISHED_STATUSES = {"SUCCESS", "FAILURE", "CANCEL"}
 PERCENT = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?)\s*%")
+
+
+class Status(models.TextChoices):
+    """Every status a gateway reports, with the words a person sees. An empty status is a
+    real state: just submitted, not yet picked up (docs/gateway-quirks.md, E8)."""
+
+    QUEUED = "", "Queued at gateway"
+    NOT_START = "NOT_START", "Not started"
+    SUBMITTED = "SUBMITTED", "Submitted"
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    MODAL = "MODAL", "Needs input"
+    SUCCESS = "SUCCESS", "Done"
+    FAILURE = "FAILURE", "Failed"
+    CANCEL = "CANCEL", "Cancelled"
+
+
+FINISHED = (Status.SUCCESS, Status.FAILURE, Status.CANCEL)
+FAILED = (Status.FAILURE, Status.CANCEL)
 
 
 class AuthStyle(models.TextChoices):
@@ -151,11 +168,26 @@ class TaskOwner(models.Model):
 
 
 class TrackedTaskQuerySet(models.QuerySet):
+    # The conditions themselves, for filters and for counts alike.
+    UNFINISHED = ~models.Q(status__in=FINISHED) & models.Q(missing_upstream=False)
+    DONE = models.Q(status=Status.SUCCESS)
+    FAILED = models.Q(status__in=FAILED)
+
+    def finished(self) -> TrackedTaskQuerySet:
+        """Nothing more will happen: a final status, or the gateway does not know the ID."""
+        return self.exclude(self.UNFINISHED)
+
     def unfinished(self) -> TrackedTaskQuerySet:
-        return self.exclude(status__in=FINISHED_STATUSES).filter(missing_upstream=False)
+        return self.filter(self.UNFINISHED)
+
+    def done(self) -> TrackedTaskQuerySet:
+        return self.filter(self.DONE)
+
+    def failed(self) -> TrackedTaskQuerySet:
+        return self.filter(self.FAILED)
 
     def finished_images(self) -> TrackedTaskQuerySet:
-        return self.filter(status="SUCCESS").exclude(image_url="")
+        return self.done().exclude(image_url="")
 
 
 class TrackedTask(models.Model):
@@ -165,7 +197,7 @@ class TrackedTask(models.Model):
     connection = models.ForeignKey(UpstreamConnection, on_delete=models.PROTECT)
     task_id = models.CharField(max_length=64)
 
-    status = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=32, blank=True, choices=Status)
     progress = models.CharField(max_length=32, blank=True)
     action = models.CharField(max_length=32, blank=True)
     prompt = models.TextField(blank=True)
@@ -184,6 +216,7 @@ class TrackedTask(models.Model):
     raw = models.JSONField(default=dict, blank=True)
 
     missing_upstream = models.BooleanField(default=False)
+    seen_upstream = models.BooleanField(default=False)  # the gateway has answered for it once
     progress_changed_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -206,7 +239,19 @@ class TrackedTask(models.Model):
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED_STATUSES or self.missing_upstream
+        return self.status in FINISHED or self.missing_upstream
+
+    @property
+    def is_done(self) -> bool:
+        return self.status == Status.SUCCESS
+
+    @property
+    def is_failed(self) -> bool:
+        return self.status in FAILED
+
+    @property
+    def needs_input(self) -> bool:
+        return self.status == Status.MODAL
 
     @property
     def stale(self) -> bool:
@@ -224,7 +269,7 @@ class TrackedTask(models.Model):
     @property
     def percent(self) -> int:
         """0-100 from whatever progress text upstream sent; SUCCESS is always 100."""
-        if self.status == "SUCCESS":
+        if self.is_done:
             return 100
         match = PERCENT.search(self.progress or "")
         return min(100, int(float(match.group(1)))) if match else 0
@@ -247,8 +292,10 @@ class TrackedTask(models.Model):
     @property
     def status_label(self) -> str:
         if self.missing_upstream:
-            return "No longer known upstream" if self.raw else "Not found upstream"
-        return STATUS_LABELS.get(self.status, self.status.replace("_", " ").title())
+            return "No longer known upstream" if self.seen_upstream else "Not found upstream"
+        if self.status in Status.values:
+            return Status(self.status).label
+        return self.status.replace("_", " ").title()  # a status no gateway has sent before
 
     @property
     def status_key(self) -> str:
@@ -256,15 +303,3 @@ class TrackedTask(models.Model):
         if self.missing_upstream:
             return "missing"
         return (self.status or "queued").lower().replace("_", "-")
-
-
-STATUS_LABELS = {
-    "": "Queued at gateway",
-    "NOT_START": "Not started",
-    "SUBMITTED": "Submitted",
-    "IN_PROGRESS": "In progress",
-    "MODAL": "Needs input",
-    "SUCCESS": "Done",
-    "FAILURE": "Failed",
-    "CANCEL": "Cancelled",
-}

@@ -58,7 +58,7 @@ def count_confirmed(user, connection: UpstreamConnection, ids: list[str]) -> int
     """How many of `ids` the gateway has answered for, for this user."""
     return (
         TrackedTask.objects.filter(user=user, connection=connection, task_id__in=ids)
-        .exclude(raw={})
+        .filter(seen_upstream=True)
         .count()
     )
 

@@ -19,12 +19,8 @@ from .models import TrackedTask, UpstreamConnection
 if TYPE_CHECKING:
     from .upstream import UpstreamTask
 
-MERGED_FIELDS = [
-    "status", "progress", "action", "prompt", "prompt_en", "description", "state",
-    "fail_reason", "image_url", "image_urls", "video_url", "buttons", "properties",
-    "submitted_at", "started_at", "finished_at", "raw", "missing_upstream",
-    "progress_changed_at",
-]  # fmt: skip
+# What mjdash derives on each row, besides the fields the gateway describes (UpstreamTask).
+DERIVED_FIELDS = ["missing_upstream", "seen_upstream", "progress_changed_at"]
 
 
 def claim(connection_id: int) -> bool:
@@ -55,33 +51,34 @@ def merge(connection: UpstreamConnection, asked: list[str], found: list[Upstream
     An asked id that did not come back is not known upstream: it stops being polled, and
     its last known state is kept."""
     by_id = {task.id: task for task in found}
+    names = [*(found[0].stored() if found else {}), *DERIVED_FIELDS]  # the one field list
     rows = list(TrackedTask.objects.filter(connection=connection, task_id__in=asked))
     owners = ownership.owner_filter(connection, asked)
     if connection.shared:  # only the owner's row is ever filled in
         rows = [row for row in rows if owners.get(row.task_id) == row.user_id]
     changed, unknown = [], []
     for row in rows:
-        before = _state(row)
+        before = _state(row, names)
         task = by_id.get(row.task_id)
         if task is None:
             row.missing_upstream = True
-            if not row.raw:
+            if not row.seen_upstream:
                 unknown.append(row.task_id)
         else:
             apply(row, task)
-        if _state(row) != before:
+        if _state(row, names) != before:
             changed.append(row)
     # Most polls change few rows: write those, and stamp the check on all in one UPDATE.
-    TrackedTask.objects.bulk_update(changed, MERGED_FIELDS, batch_size=200)
+    TrackedTask.objects.bulk_update(changed, names, batch_size=200)
     TrackedTask.objects.filter(pk__in=[row.pk for row in rows]).update(
         last_checked_at=timezone.now(), last_error=""
     )
     ownership.release_unknown(connection, unknown)
 
 
-def _state(row: TrackedTask) -> tuple:
+def _state(row: TrackedTask, names: list[str]) -> tuple:
     """What a person can see change (the raw JSON alone, e.g. a new ?rand=, does not count)."""
-    return tuple(getattr(row, name) for name in MERGED_FIELDS if name != "raw")
+    return tuple(getattr(row, name) for name in names if name != "raw")
 
 
 def apply(row: TrackedTask, task: UpstreamTask) -> None:
@@ -90,24 +87,9 @@ def apply(row: TrackedTask, task: UpstreamTask) -> None:
         task.progress,
     ):
         row.progress_changed_at = timezone.now()
-    row.status = task.status
-    row.progress = task.progress
-    row.action = task.action
-    row.prompt = task.prompt
-    row.prompt_en = task.prompt_en
-    row.description = task.description
-    row.state = task.state
-    row.fail_reason = task.fail_reason
-    row.image_url = task.image_url
-    row.image_urls = list(task.image_urls)
-    row.video_url = task.video_url
-    row.buttons = [button.as_dict() for button in task.buttons]
-    row.properties = task.properties
-    row.submitted_at = task.submitted_at
-    row.started_at = task.started_at
-    row.finished_at = task.finished_at
-    row.raw = task.raw
-    row.missing_upstream = False
+    for name, value in task.stored().items():
+        setattr(row, name, value)
+    row.missing_upstream, row.seen_upstream = False, True
 
 
 def note(rows: QuerySet, message: str) -> None:

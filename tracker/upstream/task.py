@@ -8,7 +8,7 @@ to store before that.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,9 @@ class Button:
 
 @dataclass(frozen=True)
 class UpstreamTask:
+    """A task as the gateway described it. Every field but `id` is stored on the tracked
+    row under the same name: this class is the one list of them (see `stored`)."""
+
     id: str
     status: str = ""
     progress: str = ""
@@ -80,6 +83,17 @@ class UpstreamTask:
             finished_at=_millis(data.get("finishTime")),
             raw=data,
         )
+
+    @classmethod
+    def stored_fields(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "id"]
+
+    def stored(self) -> dict[str, Any]:
+        """Field → the value to store: tuples become lists and buttons plain dicts (JSON)."""
+        values = {name: getattr(self, name) for name in self.stored_fields()}
+        values["image_urls"] = list(self.image_urls)
+        values["buttons"] = [button.as_dict() for button in self.buttons]
+        return values
 
     @property
     def rank(self) -> tuple[int, float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -13,7 +13,7 @@ from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import gateway
 from ..forms import PasteForm
-from ..models import FINISHED_STATUSES, TrackedTask
+from ..models import TrackedTask, TrackedTaskQuerySet
 from .common import AuthedRequest
 
 PAGE_SIZE = 50
@@ -59,9 +59,9 @@ def _list_context(request: AuthedRequest) -> dict:
     tasks = list(page.object_list)
     counts = mine.aggregate(
         total=Count("id"),
-        running=Count("id", filter=~Q(status__in=FINISHED_STATUSES) & Q(missing_upstream=False)),
-        done=Count("id", filter=Q(status="SUCCESS")),
-        failed=Count("id", filter=Q(status__in=["FAILURE", "CANCEL"])),
+        running=Count("id", filter=TrackedTaskQuerySet.UNFINISHED),
+        done=Count("id", filter=TrackedTaskQuerySet.DONE),
+        failed=Count("id", filter=TrackedTaskQuerySet.FAILED),
     )
     unreachable = gateway.unreachable_for(request.user)
     return {

@@ -48,15 +48,13 @@ def image(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     attachment = bool(request.GET.get("download"))
     name = download_name(task.prompt, task.task_id, stream.content_type)
     response["Content-Disposition"] = content_disposition_header(attachment, name)
-    response["Cache-Control"] = (
-        "private, max-age=86400" if task.status == "SUCCESS" else "private, no-store"
-    )
+    response["Cache-Control"] = "private, max-age=86400" if task.is_done else "private, no-store"
     return response
 
 
 def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     """A small WebP of a finished image, made once and kept in the cache."""
-    if task.status != "SUCCESS":
+    if not task.is_done:
         return _unavailable(request, task, GatewayError("Not finished yet."), status=404)
     key = "thumb:" + hashlib.sha256(f"{task.connection_id}:{task.task_id}".encode()).hexdigest()
     etag = f'"{key[6:22]}"'
