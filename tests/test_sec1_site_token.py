@@ -33,6 +33,7 @@ def test_the_reported_attack_sends_the_site_token_nowhere(alice_client, alice, s
         "/settings/", {"base_url": stub.url, "token": "", "auth_style": "bearer"}, follow=True
     )
     assert b"Saved." in response.content
+    assert Profile.objects.get(user=alice).connection.token == ""  # the form kept nothing
     attack(alice_client, stub.url)
     assert stub.requests, "the attacker's gateway was asked (with no token), as the user chose"
     assert not stub.sent(SITE_TOKEN)
@@ -80,9 +81,24 @@ def test_the_same_host_on_another_port_is_another_gateway(alice_client, alice, s
     use_gateway(alice, stub.url, SITE_TOKEN)
     attack(alice_client, stub.url)
     assert stub.requests == []
-    url_with_trailing_path = sandbox.url + "/"
-    use_gateway(alice, url_with_trailing_path, SITE_TOKEN)
-    assert alice_client.post("/settings/test/", follow=True).content.count(b"Connected") == 1
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("https://gw.example/api/", "https://gw.example:443/api", True),
+        ("http://gw.example", "http://GW.example:80/", True),
+        ("https://gw.example", "https://gw.example:8443", False),
+        ("https://gw.example", "http://gw.example", False),
+        ("https://gw.example/api", "https://gw.example/other", False),
+        ("https://gw.example", "https://user@gw.example", False),
+        ("https://gw.example", "https://gw.example.evil.test", False),
+    ],
+)
+def test_the_site_url_is_matched_exactly_but_for_spelling(a, b, same):
+    from tracker.upstream import same_url
+
+    assert same_url(a, b) is same
 
 
 def test_no_page_shows_any_part_of_the_site_token(alice_client, admin_client, settings, stub):

@@ -246,3 +246,30 @@ def test_re_pasting_ones_own_tasks_does_not_widen_guessing(carol_client, carol, 
     guesses = [str(1732000000000000 + n) for n in range(50)]
     carol_client.post("/", {"ids": ",".join(own + guesses)})
     assert TrackedTask.objects.filter(user=carol, task_id__in=guesses).count() <= 5
+
+
+def test_with_the_shared_gateway_kept_for_staff_nothing_asks_it_for_others(
+    carol_client, carol, sandbox, settings
+):
+    task = sandbox.create_task(step_seconds=30)["id"]
+    carol_client.post("/", {"ids": task})
+    settings.MJDASH_SHARED_DEFAULT_FOR_ALL = False
+    sandbox.reset_stats()
+    carol_client.get("/tasks/list/", headers={"HX-Request": "true"})
+    carol_client.get(f"/tasks/{task}/?poll=1", headers={"HX-Request": "true"})
+    carol_client.get(f"/tasks/{task}/seed/")
+    carol_client.get(f"/mj/image/{task}")
+    carol_client.post(f"/tasks/{task}/recheck/")
+    assert gateway_calls(sandbox) == 0
+
+
+def test_someone_elses_id_costs_a_guess_like_an_unknown_one(
+    alice_client, carol_client, carol, sandbox, settings
+):
+    settings.MJDASH_GUESS_LIMIT = 10
+    taken = sandbox.create_task()["id"]
+    alice_client.post("/", {"ids": taken})
+    carol_client.post("/", {"ids": taken})
+    assert Profile.objects.get(user=carol).guess_misses == 1
+    carol_client.post(f"/tasks/{taken}/recheck/")
+    assert Profile.objects.get(user=carol).guess_misses == 2

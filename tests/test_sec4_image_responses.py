@@ -4,7 +4,10 @@ before it is believed."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image
 
 from tests.conftest import Answer, use_gateway
 
@@ -107,3 +110,32 @@ def test_a_real_sandbox_image_still_streams_whole(alice_client, sandbox):
     body = b"".join(response.streaming_content)
     assert body.startswith(b"\x89PNG") and len(body) > 1_000_000
     assert response["Content-Disposition"].startswith("attachment;")
+
+
+def test_a_real_thumbnail_carries_the_sandbox_too(alice_on_stub, stub):
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(picture, "PNG")
+    stub.answer(
+        "/mj/image/", Answer(headers={"Content-Type": "image/png"}, body=picture.getvalue())
+    )
+    response = alice_on_stub.get(f"/mj/image/{TASK}?thumb=1")
+    assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+
+def test_mjdash_itself_notices_a_body_shorter_than_its_length():
+    """Over real HTTP the parser notices first; this proves mjdash's own check as well."""
+    import httpx
+
+    from tracker.upstream import Client
+
+    def short(request):
+        return httpx.Response(
+            200,
+            headers={"Content-Type": "image/png", "Content-Length": str(len(PNG) + 500)},
+            stream=httpx.ByteStream(PNG),
+        )
+
+    client = Client("https://gw.example", "sk-x", transport=httpx.MockTransport(short))
+    with pytest.raises(Exception, match="cut short"):
+        client.open_image(TASK).read()

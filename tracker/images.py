@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 from django.utils.text import slugify
 from PIL import Image
@@ -27,14 +28,9 @@ def thumbnail(data: bytes) -> bytes:
     """A WebP of at most THUMB_PX on the long side. Raises ValueError for anything that is
     not a PNG, JPEG, WebP or GIF picture."""
     try:
-        with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP", "GIF"]) as image:
-            if image.width * image.height > MAX_SOURCE_PIXELS:
-                raise ValueError(
-                    f"the picture declares {image.width}×{image.height} pixels, more than "
-                    "mjdash decodes"
-                )
-            image.draft("RGB", (THUMB_PX, THUMB_PX))
-            picture = image.convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below
+            picture = _decode(data)
     except Image.DecompressionBombError as exc:
         raise ValueError("the picture declares more pixels than mjdash decodes") from exc
     except (OSError, SyntaxError) as exc:
@@ -43,6 +39,18 @@ def thumbnail(data: bytes) -> bytes:
     out = io.BytesIO()
     picture.save(out, "WEBP", quality=78, method=4)
     return out.getvalue()
+
+
+def _decode(data: bytes) -> Image.Image:
+    """The picture as RGB, refused by the pixels its header declares before any decoding."""
+    with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP", "GIF"]) as image:
+        if image.width * image.height > MAX_SOURCE_PIXELS:
+            raise ValueError(
+                f"the picture declares {image.width}×{image.height} pixels, more than "
+                "mjdash decodes"
+            )
+        image.draft("RGB", (THUMB_PX, THUMB_PX))
+        return image.convert("RGB")
 
 
 def download_name(prompt: str, task_id: str, content_type: str) -> str:
