@@ -171,3 +171,40 @@ def test_a_resized_paste_box_survives_a_swap_without_a_csp_violation(
     height = page.evaluate("document.querySelector('textarea[name=ids]').style.height")
     assert height == "240px"
     assert errors == [], errors
+
+
+def test_no_page_scrolls_sideways_on_a_phone_whatever_the_tasks_state(
+    browser_page, live_server, alice, sandbox
+):
+    """390 px wide: every page, and a task detail in every state the sandbox can produce."""
+    page, errors = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    states = {
+        "done, with individual images": {"image_urls_shape": "strings"},
+        "done, objects": {"image_urls_shape": "objects", "prompt": "x" * 400},
+        "failed": {"outcome": "FAILURE", "fail_reason": "上游任务超时（超过1小时）" * 5},
+        "needs input": {"outcome": "MODAL"},
+        "running": {"step_seconds": 30},
+        "upscale": {"action": "UPSCALE"},
+        "describe": {"action": "DESCRIBE"},
+        "video": {"action": "VIDEO"},
+    }
+    ids = {name: sandbox.create_task(**fields)["id"] for name, fields in states.items()}
+    ids["not found"] = "1732000000000999"
+    log_in(page, live_server.url)
+    page.fill("textarea[name=ids]", "\n".join(ids.values()))
+    page.click("button:has-text('Track')")
+    page.wait_for_selector(".paste-result")
+    paths = ["/", "/gallery/", "/settings/", *(f"/tasks/{i}/" for i in ids.values())]
+    wide = {}
+    for path in paths:
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > 390:
+            wide[path] = width
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(f"{live_server.url}/tasks/{ids['done, with individual images']}/")
+    page.screenshot(path=str(ARTIFACTS / "detail-images-phone.png"), full_page=True)
+    assert wide == {}, wide
+    assert errors == [], errors
