@@ -78,7 +78,7 @@ def run(url: str) -> int:
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
     from tracker.gateway import track
-    from tracker.models import Profile, TrackedTask, UpstreamConnection
+    from tracker.models import Gateway, Profile, TrackedTask
 
     setup_test_environment()  # lets the test Client run against this real database
     call_command("migrate", verbosity=0)
@@ -97,9 +97,7 @@ def run(url: str) -> int:
     big, small = users.create_user("big"), users.create_user("small")
     unfinished = make_tasks(150, finished=False)
     track(big, "\n".join(unfinished + make_tasks(50, finished=True)))
-    Profile.objects.create(
-        user=small, connection=UpstreamConnection.for_values(url, SMALL_TOKEN, "bearer")
-    )
+    Profile.objects.create(user=small, gateway=Gateway.for_values(url, SMALL_TOKEN, "bearer"))
     small_ids = make_tasks(5, False, SMALL_TOKEN) + make_tasks(5, True, SMALL_TOKEN)
     track(small, "\n".join(small_ids))
     assert TrackedTask.objects.filter(user=big).count() == 200
@@ -115,7 +113,7 @@ def run(url: str) -> int:
     # 1. Upstream calls per interval, 5 tabs polling --------------------------------------
     tabs = [tab(big) for _ in range(TABS)]
     polls = []
-    UpstreamConnection.objects.update(refresh_due_at=None)
+    Gateway.objects.update(refresh_due_at=None)
     reset()
     stop = time.monotonic() + INTERVAL * INTERVALS
 
@@ -166,7 +164,7 @@ def run(url: str) -> int:
 
     # 3. Queries per poll, 10 and 200 tasks -------------------------------------------------
     def queries(user, due: bool) -> int:
-        UpstreamConnection.objects.update(refresh_due_at=None if due else "2999-01-01T00:00Z")
+        Gateway.objects.update(refresh_due_at=None if due else "2999-01-01T00:00Z")
         client = tab(user)
         with CaptureQueriesContext(connection) as captured:
             client.get("/tasks/list/", headers=headers)
@@ -207,7 +205,7 @@ def run(url: str) -> int:
 def poll_times(url: str, ids: list[str], client, headers) -> tuple[float, float, float]:
     """Medians of 7: one bare list-by-condition of `ids`, a poll that wins the refresh claim,
     and a poll inside the interval that only reads."""
-    from tracker.models import UpstreamConnection
+    from tracker.models import Gateway
     from tracker.upstream import Client as UpstreamClient
 
     bare, refreshing, reading = [], [], []
@@ -218,7 +216,7 @@ def poll_times(url: str, ids: list[str], client, headers) -> tuple[float, float,
             upstream.list_by_condition(ids)
             bare.append(time.perf_counter() - started)
     for _ in range(7):
-        UpstreamConnection.objects.update(refresh_due_at=None)  # this poll wins the claim
+        Gateway.objects.update(refresh_due_at=None)  # this poll wins the claim
         started = time.perf_counter()
         client.get("/tasks/list/", headers=headers)
         refreshing.append(time.perf_counter() - started)

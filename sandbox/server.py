@@ -27,7 +27,7 @@ from typing import Any
 
 from . import shapes
 from .faults import Faults
-from .images import TINY_MP4, ImageCache
+from .pictures import TINY_MP4, ImageCache
 from .tasks import SUBMIT_DESCRIPTIONS, SimTask, TaskStore, new_task_id
 
 MODES = ("new-api", "novicezk", "trueai", "spa")

@@ -16,7 +16,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
-from tracker.models import Profile, UpstreamConnection
+from tracker.models import Gateway, Profile
 
 ROOT = Path(__file__).resolve().parent.parent
 ALICE_TOKEN = "sk-alice0000000000000000000000000000000000000000"
@@ -153,8 +153,8 @@ def bob_client(bob):
 
 def use_gateway(user, base_url: str, token: str, auth_style: str = "bearer") -> None:
     """Point `user` at a gateway, as the Settings page would."""
-    connection = UpstreamConnection.for_values(base_url, token, auth_style)
-    Profile.objects.update_or_create(user=user, defaults={"connection": connection})
+    connection = Gateway.for_values(base_url, token, auth_style)
+    Profile.objects.update_or_create(user=user, defaults={"gateway": connection})
 
 
 def wait_until(predicate, timeout: float = 10.0, every: float = 0.1):

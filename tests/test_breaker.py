@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import track_new_task
-from tracker.models import UpstreamConnection
+from tracker.models import Gateway
 
 pytestmark = pytest.mark.django_db
 POLL = {"HX-Request": "true"}
@@ -32,19 +32,19 @@ def test_the_breaker_stops_calls_during_the_cool_off_then_probes_once(
     assert "mjdash will try again at" in body
 
     sandbox.clear_faults()
-    UpstreamConnection.objects.update(circuit_open_until=None)  # the cool-off has passed
+    Gateway.objects.update(circuit_open_until=None)  # the cool-off has passed
     sandbox.reset_stats()
     for _ in range(3):
         response = alice_client.get("/tasks/list/", headers=POLL)
     assert sandbox.stats()["list_by_condition"] == 3
     assert "unreachable" not in response.content.decode()
-    connection = UpstreamConnection.objects.get()
+    connection = Gateway.objects.get()
     assert (connection.consecutive_failures, connection.unreachable_since) == (0, None)
 
 
 def test_the_open_breaker_spares_seeds_and_images_too(alice_client, alice, sandbox):
     task_id = track_new_task(alice_client, sandbox)
-    UpstreamConnection.objects.update(
+    Gateway.objects.update(
         circuit_open_until=timezone.now() + timedelta(minutes=1),
         unreachable_since=timezone.now(),
     )

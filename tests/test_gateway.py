@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import BOB_TOKEN, use_gateway
 from tracker import gateway
-from tracker.models import TrackedTask, UpstreamConnection
+from tracker.models import Gateway, TrackedTask
 
 pytestmark = pytest.mark.django_db
 
@@ -18,15 +18,13 @@ def test_a_stream_in_flight_survives_many_new_gateways_and_tokens(alice, bob, sa
     client must not close one another request is streaming through."""
     task = sandbox.create_task(token=BOB_TOKEN)["id"]
     bob_row = TrackedTask.objects.create(
-        user=bob, connection=UpstreamConnection.objects.get(shared=False), task_id=task
+        user=bob, gateway=Gateway.objects.get(shared=False), task_id=task
     )
     chunks = gateway.open_image(bob_row).chunks()
     first = next(chunks)
-    in_hand = gateway._client(bob_row.connection)  # as another request holds it
+    in_hand = gateway._client(bob_row.gateway)  # as another request holds it
     errors: list[Exception] = []
-    others = [
-        UpstreamConnection.for_values(sandbox.url, f"sk-{n:04d}", "bearer") for n in range(120)
-    ]
+    others = [Gateway.for_values(sandbox.url, f"sk-{n:04d}", "bearer") for n in range(120)]
 
     def mint(start: int) -> None:
         try:

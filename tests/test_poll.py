@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.conftest import wait_until
-from tracker.models import TrackedTask, UpstreamConnection
+from tracker.models import Gateway, TrackedTask
 
 pytestmark = pytest.mark.django_db
 POLL = {"HX-Request": "true"}
@@ -52,7 +52,7 @@ def test_the_query_count_is_the_same_for_1_and_for_50_tasks(
 ):
     def poll_queries() -> int:
         due_at = None if refresh_due else timezone.now() + timedelta(hours=1)
-        UpstreamConnection.objects.update(refresh_due_at=due_at)
+        Gateway.objects.update(refresh_due_at=due_at)
         with CaptureQueriesContext(connection) as queries:
             assert alice_client.get("/tasks/list/", headers=POLL).status_code == 200
         return len(queries)
@@ -71,14 +71,14 @@ def test_when_the_gateway_goes_down_the_list_shows_why_and_keeps_the_last_state(
     task = sandbox.create_task(step_seconds=60)
     alice_client.post("/", {"ids": task["id"]})
     settings.MJDASH_UPSTREAM_URL = "http://127.0.0.1:9"  # the site's gateway moved and is down
-    UpstreamConnection.objects.update(base_url="http://127.0.0.1:9")
+    Gateway.objects.update(base_url="http://127.0.0.1:9")
     response = alice_client.get("/tasks/list/", headers=POLL)
     assert response.status_code == 200
     body = response.content.decode()
     assert "The gateway is unreachable" in body and "Showing the last known state." in body
     assert TrackedTask.objects.filter(user=alice, task_id=task["id"]).exists()
     settings.MJDASH_UPSTREAM_URL = sandbox.url
-    UpstreamConnection.objects.update(base_url=sandbox.url)
+    Gateway.objects.update(base_url=sandbox.url)
     response = alice_client.get("/tasks/list/", headers=POLL)
     assert "unreachable" not in response.content.decode()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import BOB_TOKEN, use_gateway, wait_until
-from tracker.models import TrackedTask, UpstreamConnection
+from tracker.models import Gateway, TrackedTask
 
 pytestmark = pytest.mark.django_db
 POLL = {"HX-Request": "true"}
@@ -18,7 +18,7 @@ def test_one_upstream_call_per_interval_however_many_polls(
     settings.MJDASH_REFRESH_SECONDS = 60
     ids = [sandbox.create_task(step_seconds=60)["id"] for _ in range(30)]
     alice_client.post("/", {"ids": "\n".join(ids)})
-    UpstreamConnection.objects.update(refresh_due_at=None)
+    Gateway.objects.update(refresh_due_at=None)
     sandbox.reset_stats()
     for _ in range(3):  # three tabs, several polls each
         for _ in range(3):
@@ -74,7 +74,7 @@ def test_two_users_on_one_token_share_one_call_and_two_tokens_never_share(
     alice_client.post("/", {"ids": alice_task})
     carol_client.post("/", {"ids": alice_task})
     bob_client.post("/", {"ids": bob_task})
-    UpstreamConnection.objects.update(refresh_due_at=None)
+    Gateway.objects.update(refresh_due_at=None)
     sandbox.reset_stats()
     for client in (alice_client, carol_client, bob_client) * 3:
         client.get("/tasks/list/", headers=POLL)
@@ -85,7 +85,7 @@ def test_two_users_on_one_token_share_one_call_and_two_tokens_never_share(
 def test_a_task_the_gateway_forgets_keeps_its_last_state(alice_client, alice, sandbox):
     task = sandbox.create_task(step_seconds=60, age_seconds=61, prompt="remember me")
     alice_client.post("/", {"ids": task["id"]})
-    UpstreamConnection.objects.update(token=BOB_TOKEN)  # as if the gateway lost the task
+    Gateway.objects.update(token=BOB_TOKEN)  # as if the gateway lost the task
     body = alice_client.get("/tasks/list/", headers=POLL).content.decode()
     row = TrackedTask.objects.get(user=alice)
     assert row.missing_upstream and (row.status, row.prompt) == ("SUBMITTED", "remember me")
@@ -97,5 +97,5 @@ def test_one_claim_per_interval_whoever_asks(alice, sandbox, settings):
     from tracker import refresh
 
     settings.MJDASH_REFRESH_SECONDS = 60
-    gateway = UpstreamConnection.site_default()
+    gateway = Gateway.site_default()
     assert [refresh.claim(gateway.pk) for _ in range(5)] == [True, False, False, False, False]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ALICE_TOKEN, BOB_TOKEN, use_gateway
-from tracker.models import Profile, TrackedTask, UpstreamConnection
+from tracker.models import Gateway, Profile, TrackedTask
 
 pytestmark = pytest.mark.django_db
 SITE_TOKEN = ALICE_TOKEN  # the test settings make alice's sandbox token the site's token
@@ -33,7 +33,7 @@ def test_the_reported_attack_sends_the_site_token_nowhere(alice_client, alice, s
         "/settings/", {"base_url": stub.url, "token": "", "auth_style": "bearer"}, follow=True
     )
     assert b"Saved." in response.content
-    assert Profile.objects.get(user=alice).connection.token == ""  # the form kept nothing
+    assert Profile.objects.get(user=alice).gateway.token == ""  # the form kept nothing
     attack(alice_client, stub.url)
     assert stub.requests, "the attacker's gateway was asked (with no token), as the user chose"
     assert not stub.sent(SITE_TOKEN)
@@ -45,7 +45,7 @@ def test_a_changed_url_with_an_empty_token_means_no_token(alice_client, alice, s
         "/settings/", {"base_url": sandbox.url, "token": BOB_TOKEN, "auth_style": "bearer"}
     )
     alice_client.post("/settings/", {"base_url": stub.url, "token": "", "auth_style": "bearer"})
-    assert Profile.objects.get(user=alice).connection.token == ""
+    assert Profile.objects.get(user=alice).gateway.token == ""
     attack(alice_client, stub.url)
     assert not stub.sent(BOB_TOKEN) and not stub.sent(SITE_TOKEN)
 
@@ -54,7 +54,7 @@ def test_an_empty_token_keeps_the_users_own_token_for_the_same_url(alice_client,
     form = {"base_url": sandbox.url, "token": BOB_TOKEN, "auth_style": "bearer"}
     alice_client.post("/settings/", form)
     alice_client.post("/settings/", {**form, "token": "", "auth_style": "raw"})
-    connection = Profile.objects.get(user=alice).connection
+    connection = Profile.objects.get(user=alice).gateway
     assert (connection.token, connection.auth_style) == (BOB_TOKEN, "raw")
 
 
@@ -71,7 +71,7 @@ def test_a_row_that_pairs_the_site_token_with_another_url_never_sends_it(alice_c
 
 def test_moving_the_site_rows_url_later_sends_the_token_nowhere(alice_client, alice, stub):
     alice_client.post("/", {"ids": SOME_ID})  # alice is on the site default
-    UpstreamConnection.objects.filter(shared=True).update(base_url=stub.url)
+    Gateway.objects.filter(shared=True).update(base_url=stub.url)
     attack(alice_client, stub.url)
     assert stub.requests == []
 
@@ -105,13 +105,13 @@ def test_no_page_shows_any_part_of_the_site_token(alice_client, admin_client, se
     settings.MJDASH_UPSTREAM_URL = stub.url
     settings.MJDASH_UPSTREAM_TOKEN = "sk-site-TOPSECRET-Zq9X"
     alice_client.post("/", {"ids": SOME_ID})
-    row = UpstreamConnection.objects.get(shared=True)
+    row = Gateway.objects.get(shared=True)
     pages = [
         (alice_client, "/settings/"),
         (alice_client, "/"),
         (alice_client, f"/tasks/{SOME_ID}/"),
-        (admin_client, "/admin/tracker/upstreamconnection/"),
-        (admin_client, f"/admin/tracker/upstreamconnection/{row.pk}/change/"),
+        (admin_client, "/admin/tracker/gateway/"),
+        (admin_client, f"/admin/tracker/gateway/{row.pk}/change/"),
     ]
     for client, path in pages:
         body = client.get(path).content.decode()
@@ -125,7 +125,7 @@ def test_credentials_in_a_url_are_refused(alice_client, alice):
         "/settings/", {"base_url": "https://user:pw@gw.example.com", "token": ""}
     )
     assert "Leave the user name and password out of the URL" in response.content.decode()
-    assert not Profile.objects.filter(user=alice, connection__isnull=False).exists()
+    assert not Profile.objects.filter(user=alice, gateway__isnull=False).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -143,7 +143,7 @@ def test_the_migration_cleans_rows_written_before_the_fix(settings, sandbox):
     Task = apps.get_model("tracker", "TrackedTask")
 
     def row(url, token):
-        fingerprint = UpstreamConnection.make_fingerprint(url, token, "bearer")
+        fingerprint = Gateway.make_fingerprint(url, token, "bearer")
         return Connection.objects.create(base_url=url, token=token, fingerprint=fingerprint)
 
     site = row(sandbox.url, SITE_TOKEN)
@@ -162,11 +162,9 @@ def test_the_migration_cleans_rows_written_before_the_fix(settings, sandbox):
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
 
-    assert UpstreamConnection.objects.get(pk=stolen.pk).token == ""
-    assert (
-        UpstreamConnection.objects.get(pk=with_credentials.pk).base_url == "https://gw.example.com"
-    )
-    assert UpstreamConnection.objects.get(pk=site.pk).shared
+    assert Gateway.objects.get(pk=stolen.pk).token == ""
+    assert Gateway.objects.get(pk=with_credentials.pk).base_url == "https://gw.example.com"
+    assert Gateway.objects.get(pk=site.pk).shared
     mine, theirs = (TrackedTask.objects.get(user__username=n) for n in ("first", "second"))
     assert mine.prompt == "a private prompt"
     assert (theirs.prompt, theirs.raw, theirs.missing_upstream) == ("", {}, True)

@@ -185,9 +185,9 @@ def test_a_site_can_keep_the_shared_gateway_for_staff(
 
 def test_two_accounts_racing_for_one_id_cannot_both_win(alice, carol, sandbox):
     from tracker import ownership
-    from tracker.models import UpstreamConnection
+    from tracker.models import Gateway
 
-    site = UpstreamConnection.site_default()
+    site = Gateway.site_default()
     task_id = sandbox.create_task()["id"]
     won = [ownership.claim(user, site, [task_id]) for user in (alice, carol)]
     assert won == [{task_id}, set()]

@@ -40,7 +40,7 @@ def test_the_settings_form_refuses_a_nat64_loopback(alice_client, alice, setting
     page = alice_client.post("/settings/", {"base_url": "http://[64:ff9b::7f00:1]:8080"})
     assert "private or local address" in page.content.decode()
     assert "(127.0.0.1)" not in page.content.decode()  # the form maps none of our network
-    assert not Profile.objects.filter(user=alice, connection__isnull=False).exists()
+    assert not Profile.objects.filter(user=alice, gateway__isnull=False).exists()
 
 
 def test_a_gateway_saved_earlier_is_not_called_once_private_gateways_are_off(

@@ -17,8 +17,8 @@ from PIL import Image
 
 from tests.conftest import ALICE_TOKEN, ROOT, Answer, use_gateway
 from tests.test_scale_out import PG_ADMIN, reachable
-from tracker.images import thumbnail
 from tracker.models import TrackedTask
+from tracker.thumbnails import thumbnail
 
 pytestmark = pytest.mark.django_db
 A, B = "1732000000000001", "1732000000000002"

@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 
 from mjdash.settings import envbool
 from tests.conftest import PASSWORD, ROOT
-from tracker.models import UpstreamConnection
+from tracker.models import Gateway
 
 LOCKED = "Too many failed attempts. Try again in 15 minutes."
 
@@ -287,16 +287,16 @@ def printed(out: io.StringIO, capsys, caplog) -> str:
     return out.getvalue() + captured.out + captured.err + caplog.text
 
 
-def stored(connection: UpstreamConnection) -> str:
+def stored(connection: Gateway) -> str:
     """The token column as it is in the database."""
-    row = UpstreamConnection.objects.annotate(raw=Cast("token", TextField()))
+    row = Gateway.objects.annotate(raw=Cast("token", TextField()))
     return row.values_list("raw", flat=True).get(pk=connection.pk)
 
 
 @pytest.mark.django_db
 def test_rotating_the_key_keeps_tokens_readable_after_the_old_key_is_gone(settings, capsys, caplog):
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = KEY_A, []
-    connection = UpstreamConnection.for_values("https://gw.example.com", TOKEN, "bearer")
+    connection = Gateway.for_values("https://gw.example.com", TOKEN, "bearer")
 
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = KEY_B, [KEY_A]
     out = io.StringIO()
@@ -305,15 +305,15 @@ def test_rotating_the_key_keeps_tokens_readable_after_the_old_key_is_gone(settin
     assert TOKEN not in printed(out, capsys, caplog)
 
     settings.SECRET_KEY_FALLBACKS = []
-    assert UpstreamConnection.objects.get(pk=connection.pk).token == TOKEN
+    assert Gateway.objects.get(pk=connection.pk).token == TOKEN
 
 
 @pytest.mark.django_db
 def test_a_token_no_key_opens_is_reported_and_left_untouched(settings, capsys, caplog):
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = KEY_LOST, []
-    lost = UpstreamConnection.for_values("https://lost.example.com", OTHER, "bearer")
+    lost = Gateway.for_values("https://lost.example.com", OTHER, "bearer")
     settings.SECRET_KEY = KEY_A
-    kept = UpstreamConnection.for_values("https://gw.example.com", TOKEN, "bearer")
+    kept = Gateway.for_values("https://gw.example.com", TOKEN, "bearer")
     before = stored(lost)
 
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = KEY_B, [KEY_A]
@@ -326,7 +326,7 @@ def test_a_token_no_key_opens_is_reported_and_left_untouched(settings, capsys, c
     assert TOKEN not in everything and OTHER not in everything
     assert stored(lost) == before
     settings.SECRET_KEY_FALLBACKS = []
-    assert UpstreamConnection.objects.get(pk=kept.pk).token == TOKEN
+    assert Gateway.objects.get(pk=kept.pk).token == TOKEN
 
 
 # 6. The lock covers what pyproject.toml declares -------------------------------------------

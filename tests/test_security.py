@@ -48,10 +48,10 @@ def test_the_upstream_token_never_reaches_a_page(alice_client, sandbox):
 
 def test_the_admin_shows_only_a_masked_token(admin_client, bob, sandbox):
     from tests.conftest import BOB_TOKEN
-    from tracker.models import UpstreamConnection
+    from tracker.models import Gateway
 
-    connection = UpstreamConnection.objects.get(shared=False)  # bob's own
-    page = admin_client.get(f"/admin/tracker/upstreamconnection/{connection.pk}/change/")
+    connection = Gateway.objects.get(shared=False)  # bob's own
+    page = admin_client.get(f"/admin/tracker/gateway/{connection.pk}/change/")
     assert page.status_code == 200
     assert BOB_TOKEN.encode() not in page.content
     assert ("…" + BOB_TOKEN[-4:]).encode() in page.content
@@ -70,26 +70,26 @@ def test_credentials_in_a_gateway_url_are_never_shown(alice_client, alice, sandb
 def test_tokens_are_encrypted_at_rest(alice_client, sandbox):
     from django.db import connection as db
 
-    from tracker.models import UpstreamConnection
+    from tracker.models import Gateway
 
     track_new_task(alice_client, sandbox)  # stores the site default connection
     with db.cursor() as cursor:
-        cursor.execute("SELECT token FROM tracker_upstreamconnection")
+        cursor.execute("SELECT token FROM tracker_gateway")
         stored = [row[0] for row in cursor.fetchall()]
     assert stored and all(value.startswith("fernet:") for value in stored)
     assert not any(ALICE_TOKEN in value for value in stored)
-    assert UpstreamConnection.objects.get().token == ALICE_TOKEN
+    assert Gateway.objects.get().token == ALICE_TOKEN
 
 
 def test_a_rotated_secret_key_still_opens_tokens_and_a_lost_one_fails_safely(
     alice, settings, sandbox
 ):
-    from tracker.models import UpstreamConnection
+    from tracker.models import Gateway
 
-    connection = UpstreamConnection.for_values(sandbox.url, ALICE_TOKEN, "bearer")
+    connection = Gateway.for_values(sandbox.url, ALICE_TOKEN, "bearer")
     old_key = settings.SECRET_KEY
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "a-brand-new-secret-key", [old_key]
-    assert UpstreamConnection.objects.get(pk=connection.pk).token == ALICE_TOKEN
+    assert Gateway.objects.get(pk=connection.pk).token == ALICE_TOKEN
     settings.SECRET_KEY_FALLBACKS = []
-    lost = UpstreamConnection.objects.get(pk=connection.pk)
+    lost = Gateway.objects.get(pk=connection.pk)
     assert (lost.token, lost.masked_token) == ("", "no token")  # asks for the token again

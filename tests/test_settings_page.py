@@ -36,7 +36,7 @@ def test_saving_a_gateway_sends_new_tasks_there(alice_client, alice, sandbox):
     )
     assert b"Saved." in response.content
     assert BOB_TOKEN.encode() not in response.content
-    connection = Profile.objects.get(user=alice).connection
+    connection = Profile.objects.get(user=alice).gateway
     assert (connection.base_url, connection.auth_style) == (sandbox.url, "mj-api-secret")
     task = sandbox.create_task(token=BOB_TOKEN)
     alice_client.post("/", {"ids": task["id"]})
@@ -45,7 +45,7 @@ def test_saving_a_gateway_sends_new_tasks_there(alice_client, alice, sandbox):
 
 def test_an_empty_token_never_carries_the_sites_token_over(alice_client, alice, sandbox):
     alice_client.post("/settings/", {"base_url": sandbox.url, "token": "", "auth_style": "raw"})
-    assert Profile.objects.get(user=alice).connection.token == ""
+    assert Profile.objects.get(user=alice).gateway.token == ""
 
 
 def test_a_bad_url_is_explained_and_nothing_changes(alice_client, alice):
@@ -61,7 +61,7 @@ def test_going_back_to_the_site_default(alice_client, alice, sandbox):
         "/settings/", {"base_url": sandbox.url, "token": BOB_TOKEN, "auth_style": "raw"}
     )
     alice_client.post("/settings/", {"use_default": "1"})
-    assert Profile.objects.get(user=alice).connection is None
+    assert Profile.objects.get(user=alice).gateway is None
 
 
 @pytest.mark.parametrize(

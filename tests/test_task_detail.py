@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import track_new_task, wait_until
-from tracker.models import TrackedTask, UpstreamConnection
+from tracker.models import Gateway, TrackedTask
 
 pytestmark = pytest.mark.django_db
 
@@ -102,8 +102,8 @@ def test_an_unfinished_task_panel_polls_and_stops_when_done(alice_client, sandbo
 
 def test_recheck_asks_the_gateway_for_this_one_task(alice_client, alice, sandbox):
     task = sandbox.create_task(step_seconds=0)
-    connection = UpstreamConnection.site_default()
-    TrackedTask.objects.create(user=alice, task_id=task["id"], connection=connection)
+    connection = Gateway.site_default()
+    TrackedTask.objects.create(user=alice, task_id=task["id"], gateway=connection)
     sandbox.reset_stats()
     response = alice_client.post(f"/tasks/{task['id']}/recheck/", follow=True)
     assert f"Checked {task['id']} with the gateway just now.".encode() in response.content

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db import transaction
 
-from .models import Profile, TaskOwner, TrackedTask, UpstreamConnection
+from .models import Gateway, Profile, TaskOwner, TrackedTask
 
 
 @admin.register(TrackedTask)
@@ -11,12 +11,12 @@ class TrackedTaskAdmin(admin.ModelAdmin):
     list_display = ["task_id", "user", "status", "progress", "action", "added_at", "last_error"]
     list_filter = ["status", "action", "missing_upstream"]
     search_fields = ["task_id", "prompt", "user__username"]
-    raw_id_fields = ["user", "connection"]
+    raw_id_fields = ["user", "gateway"]
     readonly_fields = ["raw", "last_checked_at", "last_error"]
 
 
-@admin.register(UpstreamConnection)
-class UpstreamConnectionAdmin(admin.ModelAdmin):
+@admin.register(Gateway)
+class GatewayAdmin(admin.ModelAdmin):
     """The token itself is never shown here: only its last four characters."""
 
     list_display = ["display_url", "masked_token", "auth_style", "last_refreshed_at", "last_error"]
@@ -29,8 +29,8 @@ class UpstreamConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "connection"]
-    raw_id_fields = ["user", "connection"]
+    list_display = ["user", "gateway"]
+    raw_id_fields = ["user", "gateway"]
 
 
 @admin.register(TaskOwner)
@@ -39,10 +39,10 @@ class TaskOwnerAdmin(admin.ModelAdmin):
     owner's row moves to the new owner (replacing any placeholder row the new owner had),
     so the task's state follows it and the old owner no longer sees it."""
 
-    list_display = ["task_id", "user", "connection", "claimed_at"]
+    list_display = ["task_id", "user", "gateway", "claimed_at"]
     search_fields = ["task_id", "user__username"]
-    raw_id_fields = ["user", "connection"]
-    readonly_fields = ["connection", "task_id", "claimed_at"]
+    raw_id_fields = ["user", "gateway"]
+    readonly_fields = ["gateway", "task_id", "claimed_at"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -53,7 +53,7 @@ class TaskOwnerAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if previous is None or previous == obj.user_id:
             return
-        rows = TrackedTask.objects.filter(connection=obj.connection, task_id=obj.task_id)
+        rows = TrackedTask.objects.filter(gateway=obj.gateway, task_id=obj.task_id)
         old = rows.filter(user_id=previous).first()
         if old is not None:
             rows.filter(user_id=obj.user_id).delete()

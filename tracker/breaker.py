@@ -1,6 +1,6 @@
-"""The circuit breaker per upstream connection, kept in the database so every process agrees.
+"""The circuit breaker per upstream gateway, kept in the database so every process agrees.
 
-After MJDASH_BREAKER_FAILURES transient failures in a row, no call is made to that connection
+After MJDASH_BREAKER_FAILURES transient failures in a row, no call is made to that gateway
 for MJDASH_BREAKER_COOLOFF_SECONDS. After the cool-off the next caller makes one probe: success
 closes the circuit, failure opens it for another cool-off. Permanent errors (a wrong token, a
 wrong URL) do not trip it: they are reported as they are.
@@ -15,27 +15,27 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 
-from .models import UpstreamConnection
+from .models import Gateway
 
 
-def refusal(connection: UpstreamConnection) -> str:
+def refusal(gateway: Gateway) -> str:
     """While the circuit is open, why no call is made (else ""): the caller raises it."""
-    return unreachable_message(connection) if connection.circuit_open else ""
+    return unreachable_message(gateway) if gateway.circuit_open else ""
 
 
-def unreachable_message(connection: UpstreamConnection) -> str:
+def unreachable_message(gateway: Gateway) -> str:
     """Since when the gateway has failed, what it last said, and when the next try is."""
-    since = connection.unreachable_since or connection.last_error_at or timezone.now()
+    since = gateway.unreachable_since or gateway.last_error_at or timezone.now()
     text = f"The gateway has been unreachable since {_clock(since)}"
-    if connection.last_error and not connection.last_error.startswith("The gateway has been"):
-        text += f" (last error: {connection.last_error.rstrip('.')})"
-    if connection.circuit_open:
-        text += f"; mjdash will try again at {_clock(connection.circuit_open_until)}"
+    if gateway.last_error and not gateway.last_error.startswith("The gateway has been"):
+        text += f" (last error: {gateway.last_error.rstrip('.')})"
+    if gateway.circuit_open:
+        text += f"; mjdash will try again at {_clock(gateway.circuit_open_until)}"
     return text + "."
 
 
-def record_success(connection: UpstreamConnection) -> None:
-    UpstreamConnection.objects.filter(pk=connection.pk).update(
+def record_success(gateway: Gateway) -> None:
+    Gateway.objects.filter(pk=gateway.pk).update(
         consecutive_failures=0,
         circuit_open_until=None,
         unreachable_since=None,
@@ -45,9 +45,9 @@ def record_success(connection: UpstreamConnection) -> None:
     )
 
 
-def record_failure(connection: UpstreamConnection, message: str, *, permanent: bool) -> None:
+def record_failure(gateway: Gateway, message: str, *, permanent: bool) -> None:
     now = timezone.now()
-    rows = UpstreamConnection.objects.filter(pk=connection.pk)
+    rows = Gateway.objects.filter(pk=gateway.pk)
     if permanent:
         rows.update(last_error=message[:500], last_error_at=now, consecutive_failures=0)
         return

@@ -47,7 +47,7 @@ class EncryptedTextField(models.TextField):
     """Reads and writes plain str in Python; stores `fernet:<token>`. Values cannot be
     looked up by content (each encryption is different): query by another column."""
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value, expression, gateway):
         return value if value in (None, "") else decrypt(value)
 
     def get_prep_value(self, value):

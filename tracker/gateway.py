@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from . import breaker, ownership, refresh, tracking
-from .models import Profile, TrackedTask, UpstreamConnection, connection_for
+from .models import Gateway, Profile, TrackedTask, gateway_for
 from .upstream import (
     Client,
     ImageStream,
@@ -48,34 +48,34 @@ def refresh_due(user) -> None:
     """Every gateway this user has unfinished tasks on is refreshed, if its interval has
     passed and this caller wins the claim (for everyone who uses that gateway)."""
     rows = ownership.usable_by(user, TrackedTask.objects.filter(user=user)).unfinished()
-    for gateway_id in rows.order_by().values_list("connection_id", flat=True).distinct():
+    for gateway_id in rows.order_by().values_list("gateway_id", flat=True).distinct():
         if refresh.claim(gateway_id):
-            refresh_gateway(UpstreamConnection.objects.get(pk=gateway_id))
+            refresh_gateway(Gateway.objects.get(pk=gateway_id))
 
 
 def refresh_task_if_due(task: TrackedTask) -> None:
     """The detail page's poll: its gateway, if due, then the row as it now stands."""
-    if task.live and ownership.may_use(task.user, task.connection):
-        if refresh.claim(task.connection_id):
-            refresh_gateway(task.connection)
+    if task.live and ownership.may_use(task.user, task.gateway):
+        if refresh.claim(task.gateway_id):
+            refresh_gateway(task.gateway)
         task.refresh_from_db()
 
 
-def refresh_gateway(connection: UpstreamConnection, ids: list[str] | None = None) -> bool:
+def refresh_gateway(gateway: Gateway, ids: list[str] | None = None) -> bool:
     """Ask about `ids` (default: all unfinished) and merge the answers. More IDs than one
     chunk go out as parallel chunks (at most MAX_PARALLEL at once), so a refresh takes about
     one round trip however many tasks run, and the answers are merged together in a fixed
     number of queries. Returns False when the gateway could not be asked; the error is
     stored on the rows it concerns, not raised."""
-    ids = refresh.unfinished_ids(connection) if ids is None else list(dict.fromkeys(ids))
+    ids = refresh.unfinished_ids(gateway) if ids is None else list(dict.fromkeys(ids))
     if not ids:
         return True
     size = max(1, settings.MJDASH_LIST_CHUNK)
     chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
     try:
-        ask = partial(_ask, _client(connection))
+        ask = partial(_ask, _client(gateway))
     except UpstreamError as exc:
-        _failed(connection, ids, exc)
+        _failed(gateway, ids, exc)
         return False
     if len(chunks) == 1:
         answers = [ask(chunks[0])]
@@ -89,11 +89,11 @@ def refresh_gateway(connection: UpstreamConnection, ids: list[str] | None = None
         else:
             asked, found = asked + chunk, found + answer
     if asked:
-        refresh.merge(connection, asked, found)
+        refresh.merge(gateway, asked, found)
     if error is not None:
-        _failed(connection, failed, error)
+        _failed(gateway, failed, error)
         return False
-    breaker.record_success(connection)
+    breaker.record_success(gateway)
     return True
 
 
@@ -105,19 +105,19 @@ def _ask(client: Client, chunk: list[str]):
         return exc
 
 
-def _failed(connection: UpstreamConnection, ids: list[str], exc: UpstreamError) -> None:
-    log.warning("gateway %s: %s", connection.display_url, exc.message)
-    refresh.note(TrackedTask.objects.filter(connection=connection, task_id__in=ids), exc.message)
-    if not connection.circuit_open:  # the breaker's own refusal is not a new failure
-        breaker.record_failure(connection, exc.message, permanent=exc.permanent)
+def _failed(gateway: Gateway, ids: list[str], exc: UpstreamError) -> None:
+    log.warning("gateway %s: %s", gateway.display_url, exc.message)
+    refresh.note(TrackedTask.objects.filter(gateway=gateway, task_id__in=ids), exc.message)
+    if not gateway.circuit_open:  # the breaker's own refusal is not a new failure
+        breaker.record_failure(gateway, exc.message, permanent=exc.permanent)
 
 
 def unreachable_for(user) -> dict[int, str]:
     """The gateways this user's tasks are on that are failing: id → since when, and why."""
-    failing = UpstreamConnection.objects.filter(
+    failing = Gateway.objects.filter(
         trackedtask__user=user, unreachable_since__isnull=False
     ).distinct()
-    return {connection.pk: breaker.unreachable_message(connection) for connection in failing}
+    return {gateway.pk: breaker.unreachable_message(gateway) for gateway in failing}
 
 
 # --- the verbs a page offers -------------------------------------------------------------------
@@ -134,32 +134,32 @@ def recheck(task: TrackedTask) -> None:
     own is a guess like any pasted ID: it costs the guessing budget, and someone else's task
     is answered "not found" without a call. A refusal is stored as the row's error, so the
     page shows it where it shows every other."""
-    connection, rows = task.connection, TrackedTask.objects.filter(pk=task.pk)
+    gateway, rows = task.gateway, TrackedTask.objects.filter(pk=task.pk)
     key = f"mjdash:recheck:{task.user_id}:{task.task_id}"
     if not cache.add(key, 1, timeout=max(2, settings.MJDASH_REFRESH_SECONDS)):
         return  # asked moments ago: the button cannot be used to hammer the gateway
-    if not ownership.may_use(task.user, connection):
+    if not ownership.may_use(task.user, gateway):
         refresh.note(rows, STAFF_ONLY)
         return
-    guess = connection.shared and not ownership.owns(task)
+    guess = gateway.shared and not ownership.owns(task)
     if guess and ownership.guesses_left(task.user) <= 0:
         refresh.note(rows, ownership.throttled_message(task.user))
         return
-    if guess and not ownership.claim(task.user, connection, [task.task_id]):
+    if guess and not ownership.claim(task.user, gateway, [task.task_id]):
         ownership.spend_guesses(task.user, 1)
         refresh.note(rows, "")
         return
     try:
-        found = _client(connection).fetch(task.task_id)
+        found = _client(gateway).fetch(task.task_id)
     except UpstreamError as exc:
-        _failed(connection, [task.task_id], exc)
+        _failed(gateway, [task.task_id], exc)
         found = None
     else:
-        breaker.record_success(connection)
-        refresh.merge(connection, [task.task_id], [found] if found else [])
+        breaker.record_success(gateway)
+        refresh.merge(gateway, [task.task_id], [found] if found else [])
     if guess and found is None:  # unanswered or unknown: it costs, and reserves nothing
         ownership.spend_guesses(task.user, 1)
-        ownership.release_unknown(connection, [task.task_id], user=task.user)
+        ownership.release_unknown(gateway, [task.task_id], user=task.user)
 
 
 def seed(task: TrackedTask) -> tuple[str, str, bool]:
@@ -181,27 +181,27 @@ def open_image(task: TrackedTask, max_bytes: int | None = None) -> ImageStream:
 def test_connection(user) -> tuple[bool, str]:
     """One cheap call to the user's gateway, and what it means in plain words."""
     try:
-        _client(connection_for(user)).ping()
+        _client(gateway_for(user)).ping()
     except UpstreamError as exc:
         return False, exc.message
     return True, "Connected: the gateway accepted the token."
 
 
-def choose(user, base_url: str, token: str, auth_style: str) -> UpstreamConnection:
+def choose(user, base_url: str, token: str, auth_style: str) -> Gateway:
     """Point `user` at a gateway of their own. An empty token keeps the user's own saved
     token only for the very URL it was saved with; a new URL, or the site's shared gateway,
     gets no token carried over."""
-    current = connection_for(user)
+    current = gateway_for(user)
     if not token and same_url(base_url, current.base_url) and not current.shared:
         token = current.token
-    connection = UpstreamConnection.for_values(base_url, token, auth_style)
-    Profile.objects.update_or_create(user=user, defaults={"connection": connection})
-    return connection
+    gateway = Gateway.for_values(base_url, token, auth_style)
+    Profile.objects.update_or_create(user=user, defaults={"gateway": gateway})
+    return gateway
 
 
 def is_public_host(host: str) -> bool:
     """Does `host` resolve, and only to public addresses? (The settings form's early word;
-    the real check is made again at every connection.)"""
+    the real check is made again at every gateway.)"""
     try:
         return all(is_public(address) for address in resolve(host, 443))
     except (OSError, UnicodeError):
@@ -211,9 +211,9 @@ def is_public_host(host: str) -> bool:
 def _client_for_task(task: TrackedTask) -> Client:
     """Never for a task on a shared gateway that is not this user's (asked of nobody), and
     never while the gateway's breaker is open."""
-    if not ownership.owns(task) or not ownership.may_use(task.user, task.connection):
+    if not ownership.owns(task) or not ownership.may_use(task.user, task.gateway):
         raise TaskNotFound()
-    return _client(task.connection)
+    return _client(task.gateway)
 
 
 # --- the clients -------------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def is_site_gateway(base_url: str) -> bool:
     return same_url(base_url, settings.MJDASH_UPSTREAM_URL)
 
 
-def _client(connection: UpstreamConnection) -> Client:
+def _client(gateway: Gateway) -> Client:
     """The process's client for a stored gateway, while its breaker is closed. One per
     gateway and token, kept open, so polls reuse its kept-alive connections instead of
     dialling (and building a TLS context) every time. httpx clients are thread-safe.
@@ -234,12 +234,12 @@ def _client(connection: UpstreamConnection) -> Client:
     Here, where every client is built, the site's token is tied to the site's own URL:
     whatever a form, the admin or the database says, no other URL ever receives it. The
     site's own gateway may sit on a private network; a user's may not, unless allowed."""
-    refusal = breaker.refusal(connection)
+    refusal = breaker.refusal(gateway)
     if refusal:
         raise UpstreamError(refusal)
-    site = is_site_gateway(connection.base_url)
-    site_token = connection.token and connection.token == settings.MJDASH_UPSTREAM_TOKEN
-    if site_token and not (site and connection.shared):  # shared: its tasks have owners
+    site = is_site_gateway(gateway.base_url)
+    site_token = gateway.token and gateway.token == settings.MJDASH_UPSTREAM_TOKEN
+    if site_token and not (site and gateway.shared):  # shared: its tasks have owners
         raise UpstreamError(
             "mjdash sends the site's token only to the site's own gateway. Enter your own "
             "token for this gateway in Settings.",
@@ -247,9 +247,9 @@ def _client(connection: UpstreamConnection) -> Client:
         )
     allow_private = site or settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS
     key = (
-        connection.base_url,
-        connection.token,
-        connection.auth_style,
+        gateway.base_url,
+        gateway.token,
+        gateway.auth_style,
         allow_private,
         settings.MJDASH_UPSTREAM_TIMEOUT,
         settings.MJDASH_UPSTREAM_RETRIES,
@@ -260,9 +260,9 @@ def _client(connection: UpstreamConnection) -> Client:
             if len(_clients) >= MAX_CLIENTS:  # settings pages can mint many; start over,
                 _clients.clear()  # without closing clients another request may be using
             client = Client(
-                connection.base_url,
-                connection.token,
-                connection.auth_style,
+                gateway.base_url,
+                gateway.token,
+                gateway.auth_style,
                 allow_private=allow_private,
             )
             _clients[key] = client

@@ -1,4 +1,4 @@
-"""What mjdash stores: upstream connections and the tasks each user tracks on them."""
+"""What mjdash stores: gateways (URL and token) and the tasks each user tracks on them."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class AuthStyle(models.TextChoices):
     MJ_API_SECRET = "mj-api-secret", "mj-api-secret: <token>"
 
 
-class UpstreamConnection(models.Model):
+class Gateway(models.Model):
     """One gateway + token. Users who enter the same pair share the row, and so share one
     refresh per interval: new-api scopes tasks by the token's user, so the answers are theirs
     alike, while different tokens never share cached state."""
@@ -75,11 +75,11 @@ class UpstreamConnection(models.Model):
         return hashlib.sha256(raw).hexdigest()
 
     @classmethod
-    def for_values(cls, base_url: str, token: str, auth_style: str) -> UpstreamConnection:
+    def for_values(cls, base_url: str, token: str, auth_style: str) -> Gateway:
         base_url = base_url.strip().rstrip("/")
         fingerprint = cls.make_fingerprint(base_url, token, auth_style)
         site_token = bool(token) and token == settings.MJDASH_UPSTREAM_TOKEN
-        connection, _ = cls.objects.get_or_create(
+        gateway, _ = cls.objects.get_or_create(
             fingerprint=fingerprint,
             defaults={
                 "base_url": base_url,
@@ -88,19 +88,19 @@ class UpstreamConnection(models.Model):
                 "shared": site_token,  # the site's token is shared, whoever saves it
             },
         )
-        return connection
+        return gateway
 
     @classmethod
-    def site_default(cls) -> UpstreamConnection:
-        connection = cls.for_values(
+    def site_default(cls) -> Gateway:
+        gateway = cls.for_values(
             settings.MJDASH_UPSTREAM_URL,
             settings.MJDASH_UPSTREAM_TOKEN,
             settings.MJDASH_UPSTREAM_AUTH,
         )
-        if not connection.shared:
-            connection.shared = True
-            cls.objects.filter(pk=connection.pk).update(shared=True)
-        return connection
+        if not gateway.shared:
+            gateway.shared = True
+            cls.objects.filter(pk=gateway.pk).update(shared=True)
+        return gateway
 
     @property
     def display_url(self) -> str:
@@ -126,13 +126,11 @@ class UpstreamConnection(models.Model):
 
 
 class Profile(models.Model):
-    """A user's own choices; `connection` null means the site default upstream. It also
+    """A user's own choices; `gateway` null means the site default upstream. It also
     counts the task IDs this user asked the shared gateway about that it did not know."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    connection = models.ForeignKey(
-        UpstreamConnection, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    gateway = models.ForeignKey(Gateway, null=True, blank=True, on_delete=models.SET_NULL)
     guess_misses = models.PositiveIntegerField(default=0)
     guess_window_started_at = models.DateTimeField(null=True, blank=True)
 
@@ -140,12 +138,12 @@ class Profile(models.Model):
         return f"profile of {self.user}"
 
 
-def connection_for(user) -> UpstreamConnection:
+def gateway_for(user) -> Gateway:
     """The upstream this user's new tasks go to."""
-    profile = Profile.objects.filter(user=user).select_related("connection").first()
-    if profile and profile.connection:
-        return profile.connection
-    return UpstreamConnection.site_default()
+    profile = Profile.objects.filter(user=user).select_related("gateway").first()
+    if profile and profile.gateway:
+        return profile.gateway
+    return Gateway.site_default()
 
 
 class TaskOwner(models.Model):
@@ -153,14 +151,14 @@ class TaskOwner(models.Model):
     submitted it through mjdash). Nobody else's row for that ID is ever filled in, and
     mjdash makes no gateway call for it. Staff may reassign a task in the admin."""
 
-    connection = models.ForeignKey(UpstreamConnection, on_delete=models.CASCADE)
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE)
     task_id = models.CharField(max_length=64)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     claimed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["connection", "task_id"], name="one_owner_per_task")
+            models.UniqueConstraint(fields=["gateway", "task_id"], name="one_owner_per_task")
         ]
 
     def __str__(self) -> str:
@@ -194,7 +192,7 @@ class TrackedTask(models.Model):
     """One row per user per upstream task id: the last state the upstream reported."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    connection = models.ForeignKey(UpstreamConnection, on_delete=models.PROTECT)
+    gateway = models.ForeignKey(Gateway, on_delete=models.PROTECT)
     task_id = models.CharField(max_length=64)
 
     status = models.CharField(max_length=32, blank=True, choices=Status)
@@ -230,7 +228,7 @@ class TrackedTask(models.Model):
         ]
         indexes = [
             models.Index(fields=["user", "-added_at"]),
-            models.Index(fields=["connection", "status"]),
+            models.Index(fields=["gateway", "status"]),
         ]
         ordering = ["-added_at", "id"]
 

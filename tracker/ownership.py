@@ -23,70 +23,70 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from .models import Profile, TaskOwner, TrackedTask, UpstreamConnection
+from .models import Gateway, Profile, TaskOwner, TrackedTask
 
 
-def may_use(user, connection: UpstreamConnection) -> bool:
+def may_use(user, gateway: Gateway) -> bool:
     """A site can keep its shared default for staff only (MJDASH_SHARED_DEFAULT_FOR_ALL)."""
-    return not connection.shared or settings.MJDASH_SHARED_DEFAULT_FOR_ALL or user.is_staff
+    return not gateway.shared or settings.MJDASH_SHARED_DEFAULT_FOR_ALL or user.is_staff
 
 
 def usable_by(user, rows):
     """`rows` less those on a shared gateway this user may no longer use."""
     if settings.MJDASH_SHARED_DEFAULT_FOR_ALL or user.is_staff:
         return rows
-    return rows.exclude(connection__shared=True)
+    return rows.exclude(gateway__shared=True)
 
 
-def claim(user, connection: UpstreamConnection, ids: list[str]) -> set[str]:
+def claim(user, gateway: Gateway, ids: list[str]) -> set[str]:
     """Of `ids`, the ones this user may ask the gateway about: all of them on a personal
     gateway; on a shared one, those nobody else owns (claimed now for this user, first come
     first served, so two accounts racing for one ID cannot both win). Ownership holds across
     every shared row, so a change of the site's gateway settings frees no task."""
-    if not connection.shared:
+    if not gateway.shared:
         return set(ids)
-    owners = owner_filter(connection, ids)
+    owners = owner_filter(gateway, ids)
     TaskOwner.objects.bulk_create(
-        [TaskOwner(connection=connection, task_id=i, user=user) for i in ids if i not in owners],
+        [TaskOwner(gateway=gateway, task_id=i, user=user) for i in ids if i not in owners],
         ignore_conflicts=True,
     )
-    owners = owner_filter(connection, ids)
+    owners = owner_filter(gateway, ids)
     return {i for i in ids if owners.get(i) == user.pk}
 
 
-def count_confirmed(user, connection: UpstreamConnection, ids: list[str]) -> int:
+def count_confirmed(user, gateway: Gateway, ids: list[str]) -> int:
     """How many of `ids` the gateway has answered for, for this user."""
     return (
-        TrackedTask.objects.filter(user=user, connection=connection, task_id__in=ids)
+        TrackedTask.objects.filter(user=user, gateway=gateway, task_id__in=ids)
         .filter(seen_upstream=True)
         .count()
     )
 
 
-def release_unknown(connection: UpstreamConnection, ids: list[str], user=None) -> None:
+def release_unknown(gateway: Gateway, ids: list[str], user=None) -> None:
     """Give back the claims on IDs the gateway did not know: an ID that does not exist yet
     must not be reserved (IDs are predictable, and a squatter would get the real task once
     it is made)."""
-    if connection.shared and ids:
-        claims = TaskOwner.objects.filter(connection=connection, task_id__in=ids)
+    if gateway.shared and ids:
+        claims = TaskOwner.objects.filter(gateway=gateway, task_id__in=ids)
         (claims if user is None else claims.filter(user=user)).delete()
 
 
 def owns(task: TrackedTask) -> bool:
     """May the gateway be asked about this row on its owner's behalf? Never for a row on a
     shared gateway that belongs to someone else or that the gateway never knew."""
-    if not task.connection.shared:
+    if not task.gateway.shared:
         return True
-    return owner_filter(task.connection, [task.task_id]).get(task.task_id) == task.user_id
+    return owner_filter(task.gateway, [task.task_id]).get(task.task_id) == task.user_id
 
 
-def owner_filter(connection: UpstreamConnection, ids: list[str]) -> dict[str, int]:
+def owner_filter(gateway: Gateway, ids: list[str]) -> dict[str, int]:
     """task_id → the owning user's id, the earliest claim on any shared row winning. Empty
     for a personal gateway (every row may be filled)."""
-    if not connection.shared:
+    if not gateway.shared:
         return {}
     claims = (
-        TaskOwner.objects.filter(connection__shared=True, task_id__in=ids)
+        TaskOwner.objects.filter(gateway__shared=True, task_id__in=ids)
         .order_by("-claimed_at", "-pk")
         .values_list("task_id", "user_id")
     )

@@ -14,7 +14,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import ownership
-from .models import TrackedTask, UpstreamConnection
+from .models import Gateway, TrackedTask
 
 if TYPE_CHECKING:
     from .upstream import UpstreamTask
@@ -23,22 +23,22 @@ if TYPE_CHECKING:
 DERIVED_FIELDS = ["missing_upstream", "seen_upstream", "progress_changed_at"]
 
 
-def claim(connection_id: int) -> bool:
+def claim(gateway_id: int) -> bool:
     """Atomically take the right to refresh this gateway for the next interval, across
     threads, processes and machines: a conditional UPDATE that only one caller can win. (A
     dead caller's claim simply runs out with the interval.)"""
     now = timezone.now()
     return bool(
-        UpstreamConnection.objects.filter(pk=connection_id)
+        Gateway.objects.filter(pk=gateway_id)
         .filter(Q(refresh_due_at__isnull=True) | Q(refresh_due_at__lte=now))
         .update(refresh_due_at=now + timedelta(seconds=settings.MJDASH_REFRESH_SECONDS))
     )
 
 
-def unfinished_ids(connection: UpstreamConnection) -> list[str]:
-    """Every unfinished id tracked on this connection, by anyone, each once."""
+def unfinished_ids(gateway: Gateway) -> list[str]:
+    """Every unfinished id tracked on this gateway, by anyone, each once."""
     return list(
-        TrackedTask.objects.filter(connection=connection)
+        TrackedTask.objects.filter(gateway=gateway)
         .unfinished()
         .order_by()
         .values_list("task_id", flat=True)
@@ -46,15 +46,15 @@ def unfinished_ids(connection: UpstreamConnection) -> list[str]:
     )
 
 
-def merge(connection: UpstreamConnection, asked: list[str], found: list[UpstreamTask]) -> None:
+def merge(gateway: Gateway, asked: list[str], found: list[UpstreamTask]) -> None:
     """Store what the gateway said about `asked`, for every user tracking those ids.
     An asked id that did not come back is not known upstream: it stops being polled, and
     its last known state is kept."""
     by_id = {task.id: task for task in found}
     names = [*(found[0].stored() if found else {}), *DERIVED_FIELDS]  # the one field list
-    rows = list(TrackedTask.objects.filter(connection=connection, task_id__in=asked))
-    owners = ownership.owner_filter(connection, asked)
-    if connection.shared:  # only the owner's row is ever filled in
+    rows = list(TrackedTask.objects.filter(gateway=gateway, task_id__in=asked))
+    owners = ownership.owner_filter(gateway, asked)
+    if gateway.shared:  # only the owner's row is ever filled in
         rows = [row for row in rows if owners.get(row.task_id) == row.user_id]
     changed, unknown = [], []
     for row in rows:
@@ -73,7 +73,7 @@ def merge(connection: UpstreamConnection, asked: list[str], found: list[Upstream
     TrackedTask.objects.filter(pk__in=[row.pk for row in rows]).update(
         last_checked_at=timezone.now(), last_error=""
     )
-    ownership.release_unknown(connection, unknown)
+    ownership.release_unknown(gateway, unknown)
 
 
 def _state(row: TrackedTask, names: list[str]) -> tuple:

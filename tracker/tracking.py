@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from . import ownership
 from .ids import parse
-from .models import TrackedTask, UpstreamConnection, connection_for
+from .models import Gateway, TrackedTask, gateway_for
 
-Ask = Callable[[UpstreamConnection, list[str]], bool]  # gateway.refresh_gateway
+Ask = Callable[[Gateway, list[str]], bool]  # gateway.refresh_gateway
 
 
 @dataclass
@@ -53,37 +53,32 @@ def track(user, text: str, ask: Ask) -> TrackResult:
     new = [i for i in parsed.ids if i not in existing]
     if not new:
         return result
-    connection = connection_for(user)
-    if not ownership.may_use(user, connection):
+    gateway = gateway_for(user)
+    if not ownership.may_use(user, gateway):
         result.throttled = new
         result.refusal = (
             "This site's shared gateway is kept for staff. Add your own gateway and token "
             "in Settings to track tasks."
         )
         return result
-    if connection.shared:
-        _track_on_shared(user, connection, new, result, ask)
+    if gateway.shared:
+        _track_on_shared(user, gateway, new, result, ask)
     else:
-        _store(user, connection, new)
+        _store(user, gateway, new)
         result.added = new
-        result.upstream_ok = ask(connection, new)
+        result.upstream_ok = ask(gateway, new)
     return result
 
 
-def _store(user, connection: UpstreamConnection, ids: list[str], **fields) -> None:
+def _store(user, gateway: Gateway, ids: list[str], **fields) -> None:
     now = timezone.now()  # one paste shares a timestamp, so the list keeps its order
     TrackedTask.objects.bulk_create(
-        [
-            TrackedTask(user=user, connection=connection, task_id=i, added_at=now, **fields)
-            for i in ids
-        ],
+        [TrackedTask(user=user, gateway=gateway, task_id=i, added_at=now, **fields) for i in ids],
         ignore_conflicts=True,  # a second tab pasting the same IDs at the same moment
     )
 
 
-def _track_on_shared(
-    user, connection: UpstreamConnection, new: list[str], result: TrackResult, ask: Ask
-) -> None:
+def _track_on_shared(user, gateway: Gateway, new: list[str], result: TrackResult, ask: Ask) -> None:
     """Look the new IDs up in batches that the user's guessing budget can pay for. A batch
     may hold as many unknown IDs as the budget grants (reserved before asking, so two tabs
     cannot spend it twice), plus as many as this paste has proven real, so pastes of real
@@ -91,12 +86,12 @@ def _track_on_shared(
     account are answered "not found" without a gateway call, and cost the same as an unknown
     ID, so the two cannot be told apart. IDs this user already owns (tracked before, then
     untracked) are looked up first, at no cost, and prove nothing."""
-    owners = ownership.owner_filter(connection, new)
+    owners = ownership.owner_filter(gateway, new)
     again = [i for i in new if owners.get(i) == user.pk]  # tracked before, then untracked
     if again:
-        _store(user, connection, again)
+        _store(user, gateway, again)
         result.added += again
-        result.upstream_ok = ask(connection, again)
+        result.upstream_ok = ask(gateway, again)
     new = [i for i in new if owners.get(i) != user.pk]
     proven, start = 0, 0
     while start < len(new):
@@ -106,20 +101,20 @@ def _track_on_shared(
             break
         batch = new[start : start + size]
         start += size
-        mine = ownership.claim(user, connection, batch)
+        mine = ownership.claim(user, gateway, batch)
         _store(  # someone else's: "not found", as if just asked
             user,
-            connection,
+            gateway,
             [i for i in batch if i not in mine],
             missing_upstream=True,
             last_checked_at=timezone.now(),
         )
-        _store(user, connection, [i for i in batch if i in mine])
+        _store(user, gateway, [i for i in batch if i in mine])
         asked = [i for i in batch if i in mine]
-        ok = not asked or ask(connection, asked)
+        ok = not asked or ask(gateway, asked)
         # Every ID the gateway has not vouched for costs the budget, answered or not: a
         # failing gateway must not make guessing free.
-        confirmed = ownership.count_confirmed(user, connection, asked)
+        confirmed = ownership.count_confirmed(user, gateway, asked)
         misses = len(batch) - confirmed
         ownership.settle_guesses(user, reserved, misses)
         result.added += batch

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import account, dashboard, gallery, images, tasks
+from .views import account, dashboard, gallery, media, tasks
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -12,7 +12,7 @@ urlpatterns = [
     path("tasks/<str:task_id>/recheck/", tasks.task_recheck, name="task_recheck"),
     path("tasks/<str:task_id>/untrack/", tasks.task_untrack, name="task_untrack"),
     path("gallery/", gallery.gallery, name="gallery"),
-    path("mj/image/<str:task_id>", images.image, name="image"),
+    path("mj/image/<str:task_id>", media.image, name="image"),
     path("settings/", account.settings_page, name="settings"),
     path("settings/test/", account.test_connection, name="test_connection"),
     path("accounts/signup/", account.signup, name="signup"),

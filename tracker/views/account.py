@@ -1,4 +1,4 @@
-"""The user's own settings (their upstream connection) and sign-up."""
+"""The user's own settings (their upstream gateway) and sign-up."""
 
 from __future__ import annotations
 
@@ -12,25 +12,25 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from .. import gateway
 from ..forms import ConnectionForm, SignupForm
-from ..models import Profile, connection_for
+from ..models import Profile, gateway_for
 from .common import AuthedRequest
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request: AuthedRequest) -> HttpResponse:
-    current = connection_for(request.user)
+    current = gateway_for(request.user)
     initial = {"base_url": current.display_url, "auth_style": current.auth_style}
     form = ConnectionForm(request.POST or None, initial=initial)
     if request.method == "POST" and request.POST.get("use_default"):
-        Profile.objects.update_or_create(user=request.user, defaults={"connection": None})
+        Profile.objects.update_or_create(user=request.user, defaults={"gateway": None})
         messages.success(request, "Using the site's default gateway again.")
         return redirect("settings")
     if request.method == "POST" and form.is_valid():
         gateway.choose(request.user, **form.cleaned_data)
         messages.success(request, "Saved. Task IDs you add from now on use this gateway.")
         return redirect("settings")
-    context = {"form": form, "connection": current, "is_default": current.shared}
+    context = {"form": form, "gateway": current, "is_default": current.shared}
     return render(request, "tracker/settings.html", context)
 
 

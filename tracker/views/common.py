@@ -27,7 +27,7 @@ def get_task_for_user(request: AuthedRequest, task_id: str) -> TrackedTask:
     if not TASK_ID.fullmatch(task_id):
         raise Http404("No such task.")
     return get_object_or_404(
-        TrackedTask.objects.select_related("connection"), user=request.user, task_id=task_id
+        TrackedTask.objects.select_related("gateway"), user=request.user, task_id=task_id
     )
 
 

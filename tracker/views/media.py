@@ -13,8 +13,8 @@ from django.views.decorators.http import require_GET
 
 from .. import gateway
 from ..gateway import GatewayError, TaskNotFound
-from ..images import download_name, thumbnail
 from ..models import TrackedTask
+from ..thumbnails import download_name, thumbnail
 from .common import AuthedRequest, owned_task
 
 THUMB_MAX_SOURCE = 40 * 1024 * 1024
@@ -56,7 +56,7 @@ def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     """A small WebP of a finished image, made once and kept in the cache."""
     if not task.is_done:
         return _unavailable(request, task, GatewayError("Not finished yet."), status=404)
-    key = "thumb:" + hashlib.sha256(f"{task.connection_id}:{task.task_id}".encode()).hexdigest()
+    key = "thumb:" + hashlib.sha256(f"{task.gateway_id}:{task.task_id}".encode()).hexdigest()
     etag = f'"{key[6:22]}"'
     if request.headers.get("If-None-Match") == etag:
         return HttpResponse(status=304, headers={"ETag": etag})
