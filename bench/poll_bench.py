@@ -56,8 +56,8 @@ def start_sandbox() -> tuple[subprocess.Popen, str]:
 
 def main() -> int:
     sandbox, url = start_sandbox()
-    os.environ["MJDASH_UPSTREAM_URL"] = url
-    os.environ["MJDASH_UPSTREAM_TOKEN"] = TOKEN
+    os.environ["MJDASH_GATEWAY_URL"] = url
+    os.environ["MJDASH_GATEWAY_TOKEN"] = TOKEN
     try:
         return run(url)
     finally:

@@ -229,18 +229,28 @@ else:
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
 
 # mjdash itself
-MJDASH_UPSTREAM_URL = os.environ.get("MJDASH_UPSTREAM_URL", "http://127.0.0.1:8765")
-MJDASH_UPSTREAM_TOKEN = envsecret("MJDASH_UPSTREAM_TOKEN")
-MJDASH_UPSTREAM_AUTH = os.environ.get("MJDASH_UPSTREAM_AUTH", "bearer")
-if MJDASH_UPSTREAM_AUTH not in ("bearer", "raw", "mj-api-secret"):
-    raise ImproperlyConfigured("MJDASH_UPSTREAM_AUTH must be bearer, raw or mj-api-secret")
+# The gateway settings were once named MJDASH_UPSTREAM_* (and ..._PRIVATE_UPSTREAMS); those
+# names are still read where the new ones are not set, so a deployment survives the rename.
+_RENAMED = {
+    f"MJDASH_UPSTREAM_{name}": f"MJDASH_GATEWAY_{name}"
+    for name in ("URL", "TOKEN", "TOKEN_FILE", "AUTH", "TIMEOUT", "RETRIES")
+}
+_RENAMED["MJDASH_ALLOW_PRIVATE_UPSTREAMS"] = "MJDASH_ALLOW_PRIVATE_GATEWAYS"
+for _old, _new in _RENAMED.items():
+    if _old in os.environ:
+        os.environ.setdefault(_new, os.environ[_old])
+MJDASH_GATEWAY_URL = os.environ.get("MJDASH_GATEWAY_URL", "http://127.0.0.1:8765")
+MJDASH_GATEWAY_TOKEN = envsecret("MJDASH_GATEWAY_TOKEN")
+MJDASH_GATEWAY_AUTH = os.environ.get("MJDASH_GATEWAY_AUTH", "bearer")
+if MJDASH_GATEWAY_AUTH not in ("bearer", "raw", "mj-api-secret"):
+    raise ImproperlyConfigured("MJDASH_GATEWAY_AUTH must be bearer, raw or mj-api-secret")
 MJDASH_ALLOW_SIGNUP = envbool("MJDASH_ALLOW_SIGNUP", "False")
 # Users may name their own gateway; by default not one on this server's own network.
-MJDASH_ALLOW_PRIVATE_UPSTREAMS = envbool("MJDASH_ALLOW_PRIVATE_UPSTREAMS", str(DEBUG))
+MJDASH_ALLOW_PRIVATE_GATEWAYS = envbool("MJDASH_ALLOW_PRIVATE_GATEWAYS", str(DEBUG))
 MJDASH_REFRESH_SECONDS = envint("MJDASH_REFRESH_SECONDS", "5")
 MJDASH_POLL_SECONDS = envint("MJDASH_POLL_SECONDS", "3")
-MJDASH_UPSTREAM_TIMEOUT = envint("MJDASH_UPSTREAM_TIMEOUT", "10")
-MJDASH_UPSTREAM_RETRIES = envint("MJDASH_UPSTREAM_RETRIES", "2")
+MJDASH_GATEWAY_TIMEOUT = envint("MJDASH_GATEWAY_TIMEOUT", "10")
+MJDASH_GATEWAY_RETRIES = envint("MJDASH_GATEWAY_RETRIES", "2")
 MJDASH_LIST_CHUNK = envint("MJDASH_LIST_CHUNK", "100")
 MJDASH_BREAKER_FAILURES = envint("MJDASH_BREAKER_FAILURES", "3")
 MJDASH_BREAKER_COOLOFF_SECONDS = envint("MJDASH_BREAKER_COOLOFF_SECONDS", "60")

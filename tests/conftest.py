@@ -99,9 +99,9 @@ def upstream_settings(request, settings):
         yield settings
         return
     sandbox = request.getfixturevalue("sandbox")
-    settings.MJDASH_UPSTREAM_URL = sandbox.url
-    settings.MJDASH_UPSTREAM_TOKEN = ALICE_TOKEN
-    settings.MJDASH_UPSTREAM_AUTH = "bearer"
+    settings.MJDASH_GATEWAY_URL = sandbox.url
+    settings.MJDASH_GATEWAY_TOKEN = ALICE_TOKEN
+    settings.MJDASH_GATEWAY_AUTH = "bearer"
     settings.MJDASH_REFRESH_SECONDS = 0
     cache.clear()  # cooldowns and thumbnails from an earlier test do not carry over
     yield settings

@@ -20,7 +20,7 @@ def test_the_breaker_stops_calls_during_the_cool_off_then_probes_once(
 ):
     settings.MJDASH_BREAKER_FAILURES = 2
     settings.MJDASH_BREAKER_COOLOFF_SECONDS = 60
-    settings.MJDASH_UPSTREAM_RETRIES = 0
+    settings.MJDASH_GATEWAY_RETRIES = 0
     track_new_task(alice_client, sandbox, step_seconds=60)
     sandbox.fault("list_by_condition", "status", status=503)
     sandbox.reset_stats()

@@ -74,12 +74,12 @@ def test_an_empty_paste_says_so(alice_client):
 def test_an_id_the_upstream_does_not_know_is_marked_and_not_polled(alice_client, alice):
     alice_client.post("/", {"ids": "1700000000000999"})
     task = TrackedTask.objects.get(user=alice)
-    assert task.missing_upstream and task.finished
-    assert b"Not found upstream" in alice_client.get("/").content
+    assert task.missing_at_gateway and task.finished
+    assert b"Not found at the gateway" in alice_client.get("/").content
 
 
 def test_pasting_while_the_gateway_is_down_keeps_the_ids(alice_client, alice, settings):
-    settings.MJDASH_UPSTREAM_URL = "http://127.0.0.1:9"
+    settings.MJDASH_GATEWAY_URL = "http://127.0.0.1:9"
     response = alice_client.post("/", {"ids": "1712158011464906"}, follow=True)
     assert response.status_code == 200
     task = TrackedTask.objects.get(user=alice)
@@ -93,5 +93,5 @@ def test_two_users_track_the_same_id_separately(alice_client, bob_client, alice,
     alice_client.post("/", {"ids": theirs["id"]})
     assert TrackedTask.objects.get(user=bob).prompt == "bob's own"
     # new-api hides bob's task from alice's token: for her it does not exist
-    assert TrackedTask.objects.get(user=alice).missing_upstream
+    assert TrackedTask.objects.get(user=alice).missing_at_gateway
     assert b"bob&#x27;s own" not in alice_client.get("/").content

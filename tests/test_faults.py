@@ -31,7 +31,7 @@ LIST_FAULTS = {
 @pytest.fixture
 def running(alice_client, alice, sandbox, settings):
     """A task seen once mid-way, then left to finish at the gateway while faults happen."""
-    settings.MJDASH_UPSTREAM_TIMEOUT = 1
+    settings.MJDASH_GATEWAY_TIMEOUT = 1
     settings.MJDASH_BREAKER_FAILURES = 1000  # the breaker has its own test
     task_id = track_new_task(alice_client, sandbox, step_seconds=0.4, age_seconds=0.9)
     row = TrackedTask.objects.get(user=alice, task_id=task_id)

@@ -61,5 +61,5 @@ def test_choosing_a_gateway_carries_a_token_only_to_its_own_url(alice, sandbox, 
 def test_track_looks_new_ids_up_at_once(alice, sandbox):
     task = sandbox.create_task(prompt="at once")["id"]
     result = gateway.track(alice, f"https://gw.example/mj/task/{task}/fetch")
-    assert result.added == [task] and result.upstream_ok
+    assert result.added == [task] and result.gateway_ok
     assert TrackedTask.objects.get(user=alice).prompt == "at once"

@@ -97,7 +97,7 @@ def test_an_unknown_id_on_novicezk_and_trueai_is_not_found_not_an_error(
         alice_client.post("/", {"ids": f"170000000000{len(gateway):04d}"})
     rows = TrackedTask.objects.filter(user=alice)
     assert rows.count() == 2
-    assert all(r.missing_upstream and not r.last_error for r in rows)
+    assert all(r.missing_at_gateway and not r.last_error for r in rows)
 
 
 def test_trueai_refuses_a_bearer_prefix_and_says_so(alice_client, alice, sandbox):
@@ -113,7 +113,7 @@ def test_a_one_api_without_midjourney_is_named_as_such(alice_client, alice, sand
     alice_client.post("/", {"ids": "1712158011464906"})
     row = TrackedTask.objects.get(user=alice)
     assert "web page, not the Midjourney API" in row.last_error
-    assert not row.missing_upstream  # nothing was learned about the task itself
+    assert not row.missing_at_gateway  # nothing was learned about the task itself
 
 
 def test_a_failure_on_novicezk_shows_its_reason_and_stops(alice_client, alice, sandbox):

@@ -76,7 +76,7 @@ def test_it_only_ever_asks_the_configured_gateway(alice_client, alice, finished,
 def test_an_unreachable_gateway_is_a_page_not_a_crash(alice_client, alice, finished, settings):
     from tracker.models import Gateway
 
-    settings.MJDASH_UPSTREAM_URL = "http://127.0.0.1:9"  # the site's gateway moved and is down
+    settings.MJDASH_GATEWAY_URL = "http://127.0.0.1:9"  # the site's gateway moved and is down
     Gateway.objects.update(base_url="http://127.0.0.1:9")
     response = alice_client.get(f"/mj/image/{finished}")
     assert response.status_code == 502

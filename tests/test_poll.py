@@ -70,14 +70,14 @@ def test_when_the_gateway_goes_down_the_list_shows_why_and_keeps_the_last_state(
 ):
     task = sandbox.create_task(step_seconds=60)
     alice_client.post("/", {"ids": task["id"]})
-    settings.MJDASH_UPSTREAM_URL = "http://127.0.0.1:9"  # the site's gateway moved and is down
+    settings.MJDASH_GATEWAY_URL = "http://127.0.0.1:9"  # the site's gateway moved and is down
     Gateway.objects.update(base_url="http://127.0.0.1:9")
     response = alice_client.get("/tasks/list/", headers=POLL)
     assert response.status_code == 200
     body = response.content.decode()
     assert "The gateway is unreachable" in body and "Showing the last known state." in body
     assert TrackedTask.objects.filter(user=alice, task_id=task["id"]).exists()
-    settings.MJDASH_UPSTREAM_URL = sandbox.url
+    settings.MJDASH_GATEWAY_URL = sandbox.url
     Gateway.objects.update(base_url=sandbox.url)
     response = alice_client.get("/tasks/list/", headers=POLL)
     assert "unreachable" not in response.content.decode()

@@ -88,8 +88,8 @@ def test_a_task_the_gateway_forgets_keeps_its_last_state(alice_client, alice, sa
     Gateway.objects.update(token=BOB_TOKEN)  # as if the gateway lost the task
     body = alice_client.get("/tasks/list/", headers=POLL).content.decode()
     row = TrackedTask.objects.get(user=alice)
-    assert row.missing_upstream and (row.status, row.prompt) == ("SUBMITTED", "remember me")
-    assert "No longer known upstream" in body and "remember me" in body
+    assert row.missing_at_gateway and (row.status, row.prompt) == ("SUBMITTED", "remember me")
+    assert "No longer known to the gateway" in body and "remember me" in body
 
 
 def test_one_claim_per_interval_whoever_asks(alice, sandbox, settings):

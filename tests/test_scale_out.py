@@ -103,8 +103,8 @@ def test_two_server_processes_make_one_upstream_call_per_interval(
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "MJDASH_DATA_DIR": str(tmp_path),
-        "MJDASH_UPSTREAM_URL": sandbox.url,
-        "MJDASH_UPSTREAM_TOKEN": ALICE_TOKEN,
+        "MJDASH_GATEWAY_URL": sandbox.url,
+        "MJDASH_GATEWAY_TOKEN": ALICE_TOKEN,
         "MJDASH_REFRESH_SECONDS": str(INTERVAL),
         "DJANGO_SETTINGS_MODULE": "mjdash.settings",
     }

@@ -102,8 +102,8 @@ def test_the_site_url_is_matched_exactly_but_for_spelling(a, b, same):
 
 
 def test_no_page_shows_any_part_of_the_site_token(alice_client, admin_client, settings, stub):
-    settings.MJDASH_UPSTREAM_URL = stub.url
-    settings.MJDASH_UPSTREAM_TOKEN = "sk-site-TOPSECRET-Zq9X"
+    settings.MJDASH_GATEWAY_URL = stub.url
+    settings.MJDASH_GATEWAY_TOKEN = "sk-site-TOPSECRET-Zq9X"
     alice_client.post("/", {"ids": SOME_ID})
     row = Gateway.objects.get(shared=True)
     pages = [
@@ -167,4 +167,4 @@ def test_the_migration_cleans_rows_written_before_the_fix(settings, sandbox):
     assert Gateway.objects.get(pk=site.pk).shared
     mine, theirs = (TrackedTask.objects.get(user__username=n) for n in ("first", "second"))
     assert mine.prompt == "a private prompt"
-    assert (theirs.prompt, theirs.raw, theirs.missing_upstream) == ("", {}, True)
+    assert (theirs.prompt, theirs.raw, theirs.missing_at_gateway) == ("", {}, True)

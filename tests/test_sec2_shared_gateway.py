@@ -57,7 +57,7 @@ def test_a_second_account_gets_not_found_and_mjdash_never_asks(
     assert gateway_calls(sandbox) == 0
     assert "secret castle" not in seen
     row = TrackedTask.objects.get(user=carol)
-    assert (row.missing_upstream, row.prompt, row.raw) == (True, "", {})
+    assert (row.missing_at_gateway, row.prompt, row.raw) == (True, "", {})
     assert TaskOwner.objects.get(task_id=task["id"]).user.username == "alice"
     assert "secret castle" in pages_of(alice_client, task["id"])
 
@@ -75,7 +75,7 @@ def test_someone_elses_id_looks_exactly_like_one_that_does_not_exist(
     alice_client.post("/", {"ids": taken})
     unknown = str(int(taken) + 7)
     carol_client.post("/", {"ids": f"{taken}\n{unknown}"})
-    assert "Not found upstream" in carol_client.get("/").content.decode()
+    assert "Not found at the gateway" in carol_client.get("/").content.decode()
     for path in ("/tasks/{}/", "/tasks/{}/seed/", "/mj/image/{}", "/mj/image/{}?thumb=1"):
         a = carol_client.get(path.format(taken))
         b = carol_client.get(path.format(unknown))
@@ -133,7 +133,7 @@ def test_a_bulk_paste_of_real_ids_is_not_slowed(carol_client, carol, sandbox, se
     sandbox.reset_stats()
     carol_client.post("/", {"ids": ",".join(ids)})
     rows = TrackedTask.objects.filter(user=carol)
-    assert rows.count() == 150 and not rows.filter(missing_upstream=True).exists()
+    assert rows.count() == 150 and not rows.filter(missing_at_gateway=True).exists()
     assert sandbox.stats().get("list_by_condition", 0) <= 5  # 20, 40, 80, then the rest
 
 
@@ -143,7 +143,7 @@ def test_on_a_personal_gateway_the_gateway_decides(alice_client, bob_client, bob
     bobs = sandbox.create_task(token=BOB_TOKEN)["id"]
     bob_client.post("/", {"ids": f"{alices} {bobs}"})
     assert TrackedTask.objects.get(user=bob, task_id=bobs).status == "SUCCESS"
-    assert TrackedTask.objects.get(user=bob, task_id=alices).missing_upstream
+    assert TrackedTask.objects.get(user=bob, task_id=alices).missing_at_gateway
     # Two accounts that hold the same personal token both see what it can fetch.
     dave = get_user_model().objects.create_user("dave", password=PASSWORD)
     use_gateway(dave, sandbox.url, BOB_TOKEN)
@@ -208,7 +208,7 @@ def test_changing_the_sites_gateway_settings_frees_no_task(
 ):
     task = sandbox.create_task(prompt="still alice's")["id"]
     alice_client.post("/", {"ids": task})
-    settings.MJDASH_UPSTREAM_AUTH = "raw"  # a new shared row for the same gateway user
+    settings.MJDASH_GATEWAY_AUTH = "raw"  # a new shared row for the same gateway user
     carol_client.post("/", {"ids": task})
     carol_client.post(f"/tasks/{task}/recheck/")
     assert "still alice's" not in pages_of(carol_client, task)

@@ -36,7 +36,7 @@ def test_public_addresses_pass(address):
 
 
 def test_the_settings_form_refuses_a_nat64_loopback(alice_client, alice, settings):
-    settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS = False
+    settings.MJDASH_ALLOW_PRIVATE_GATEWAYS = False
     page = alice_client.post("/settings/", {"base_url": "http://[64:ff9b::7f00:1]:8080"})
     assert "private or local address" in page.content.decode()
     assert "(127.0.0.1)" not in page.content.decode()  # the form maps none of our network
@@ -48,7 +48,7 @@ def test_a_gateway_saved_earlier_is_not_called_once_private_gateways_are_off(
 ):
     task = sandbox.create_task(token=BOB_TOKEN)["id"]
     use_gateway(bob, sandbox.url.replace("127.0.0.1", "localhost"), BOB_TOKEN)  # not the site's
-    settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS = False
+    settings.MJDASH_ALLOW_PRIVATE_GATEWAYS = False
     sandbox.reset_stats()
     bob_client.post("/", {"ids": task})
     bob_client.post("/settings/test/")
@@ -61,7 +61,7 @@ def test_a_name_that_rebinds_to_loopback_after_the_form_is_refused_at_connect(
     alice_client, alice, stub, settings, monkeypatch
 ):
     """The form sees a public address; by the time mjdash connects, the name says 127.0.0.1."""
-    settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS = False
+    settings.MJDASH_ALLOW_PRIVATE_GATEWAYS = False
     real = socket.getaddrinfo
     answers = iter(["93.184.216.34"])
 
@@ -108,8 +108,8 @@ def closed_port() -> int:
 def test_test_connection_says_could_not_connect_whatever_the_port_does(
     alice_client, alice, settings
 ):
-    settings.MJDASH_UPSTREAM_TIMEOUT = 1
-    settings.MJDASH_UPSTREAM_RETRIES = 0
+    settings.MJDASH_GATEWAY_TIMEOUT = 1
+    settings.MJDASH_GATEWAY_RETRIES = 0
     silent = listening_socket(lambda conn: None)  # accepts, never answers
     resets = listening_socket(lambda conn: conn.close())
     messages = set()

@@ -61,7 +61,7 @@ def test_no_hostile_paste_breaks_the_page_or_loses_a_row(alice_client, alice, sa
 
 @pytest.fixture
 def alice_on_stub(alice_client, alice, stub, settings):
-    settings.MJDASH_UPSTREAM_RETRIES = 2
+    settings.MJDASH_GATEWAY_RETRIES = 2
     use_gateway(alice, stub.url, "sk-own")
     return alice_client
 
@@ -117,7 +117,7 @@ from tracker.gateway import track
 user = get_user_model().objects.create_user("pg-alice")
 result = track(user, "{task}")
 row = TrackedTask.objects.get(task_id="{task}")
-print(json.dumps({{"ok": result.upstream_ok, "prompt": row.prompt, "status": row.status}}))
+print(json.dumps({{"ok": result.gateway_ok, "prompt": row.prompt, "status": row.status}}))
 """
 
 
@@ -137,8 +137,8 @@ def test_a_nul_character_does_not_break_a_postgresql_save(sandbox, tmp_path):
             "DJANGO_SETTINGS_MODULE": "mjdash.settings",
             "DEBUG": "True",
             "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
-            "MJDASH_UPSTREAM_URL": sandbox.url,
-            "MJDASH_UPSTREAM_TOKEN": ALICE_TOKEN,
+            "MJDASH_GATEWAY_URL": sandbox.url,
+            "MJDASH_GATEWAY_TOKEN": ALICE_TOKEN,
             "MJDASH_DATA_DIR": str(tmp_path),
         }
         run = subprocess.run(

@@ -354,3 +354,25 @@ def test_the_lock_pins_every_declared_dependency_with_hashes():
         )
     entries = re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n", 2)[2])
     assert all("--hash=sha256:" in entry for entry in entries if "==" in entry)
+
+
+def test_a_deployment_with_the_old_upstream_names_keeps_its_gateway(tmp_path):
+    """The gateway settings were renamed; an existing environment must not lose its token."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "DEBUG": "true",
+        "MJDASH_DATA_DIR": str(tmp_path),
+        "MJDASH_UPSTREAM_URL": "https://old.example",
+        "MJDASH_UPSTREAM_TOKEN": "sk-old",
+        "MJDASH_ALLOW_PRIVATE_UPSTREAMS": "false",
+    }
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.MJDASH_GATEWAY_URL, s.MJDASH_GATEWAY_TOKEN, s.MJDASH_ALLOW_PRIVATE_GATEWAYS)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {script}"],
+        cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "mjdash.settings"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.stdout.split()[-3:] == ["https://old.example", "sk-old", "False"], run.stderr

@@ -95,7 +95,7 @@ def test_test_connection_says_what_it_found(alice_client, sandbox, base_url, tok
 def test_a_gateway_on_the_servers_own_network_is_refused_alike(alice_client, alice, settings, url):
     """One message for an unresolvable name and a private address: the form is no way to
     learn the server's own network."""
-    settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS = False
+    settings.MJDASH_ALLOW_PRIVATE_GATEWAYS = False
     response = alice_client.post(
         "/settings/", {"base_url": url, "token": "", "auth_style": "bearer"}
     )

@@ -9,7 +9,7 @@ from .models import Gateway, Profile, TaskOwner, TrackedTask
 @admin.register(TrackedTask)
 class TrackedTaskAdmin(admin.ModelAdmin):
     list_display = ["task_id", "user", "status", "progress", "action", "added_at", "last_error"]
-    list_filter = ["status", "action", "missing_upstream"]
+    list_filter = ["status", "action", "missing_at_gateway"]
     search_fields = ["task_id", "prompt", "user__username"]
     raw_id_fields = ["user", "gateway"]
     readonly_fields = ["raw", "last_checked_at", "last_error"]

@@ -1,4 +1,4 @@
-"""The circuit breaker per upstream gateway, kept in the database so every process agrees.
+"""The circuit breaker per gateway, kept in the database so every process agrees.
 
 After MJDASH_BREAKER_FAILURES transient failures in a row, no call is made to that gateway
 for MJDASH_BREAKER_COOLOFF_SECONDS. After the cool-off the next caller makes one probe: success

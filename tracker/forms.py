@@ -63,7 +63,7 @@ class ConnectionForm(forms.Form):
             )
         if url.endswith("/mj"):
             url = url[: -len("/mj")]
-        if not settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS:
+        if not settings.MJDASH_ALLOW_PRIVATE_GATEWAYS:
             refuse_private_host(urlsplit(url).hostname or "")
         return url
 

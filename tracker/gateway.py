@@ -223,7 +223,7 @@ _clients_lock = threading.Lock()
 
 
 def is_site_gateway(base_url: str) -> bool:
-    return same_url(base_url, settings.MJDASH_UPSTREAM_URL)
+    return same_url(base_url, settings.MJDASH_GATEWAY_URL)
 
 
 def _client(gateway: Gateway) -> Client:
@@ -238,21 +238,21 @@ def _client(gateway: Gateway) -> Client:
     if refusal:
         raise UpstreamError(refusal)
     site = is_site_gateway(gateway.base_url)
-    site_token = gateway.token and gateway.token == settings.MJDASH_UPSTREAM_TOKEN
+    site_token = gateway.token and gateway.token == settings.MJDASH_GATEWAY_TOKEN
     if site_token and not (site and gateway.shared):  # shared: its tasks have owners
         raise UpstreamError(
             "mjdash sends the site's token only to the site's own gateway. Enter your own "
             "token for this gateway in Settings.",
             permanent=True,
         )
-    allow_private = site or settings.MJDASH_ALLOW_PRIVATE_UPSTREAMS
+    allow_private = site or settings.MJDASH_ALLOW_PRIVATE_GATEWAYS
     key = (
         gateway.base_url,
         gateway.token,
         gateway.auth_style,
         allow_private,
-        settings.MJDASH_UPSTREAM_TIMEOUT,
-        settings.MJDASH_UPSTREAM_RETRIES,
+        settings.MJDASH_GATEWAY_TIMEOUT,
+        settings.MJDASH_GATEWAY_RETRIES,
     )
     with _clients_lock:
         client = _clients.get(key)

@@ -54,7 +54,7 @@ class Gateway(models.Model):
     # to the first account that tracks them (TaskOwner).
     shared = models.BooleanField(default=False, editable=False)
     # The refresh claim: only the request whose conditional UPDATE moves this forward asks
-    # upstream; everyone else renders what is stored.
+    # the gateway; everyone else renders what is stored.
     refresh_due_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -78,7 +78,7 @@ class Gateway(models.Model):
     def for_values(cls, base_url: str, token: str, auth_style: str) -> Gateway:
         base_url = base_url.strip().rstrip("/")
         fingerprint = cls.make_fingerprint(base_url, token, auth_style)
-        site_token = bool(token) and token == settings.MJDASH_UPSTREAM_TOKEN
+        site_token = bool(token) and token == settings.MJDASH_GATEWAY_TOKEN
         gateway, _ = cls.objects.get_or_create(
             fingerprint=fingerprint,
             defaults={
@@ -93,9 +93,9 @@ class Gateway(models.Model):
     @classmethod
     def site_default(cls) -> Gateway:
         gateway = cls.for_values(
-            settings.MJDASH_UPSTREAM_URL,
-            settings.MJDASH_UPSTREAM_TOKEN,
-            settings.MJDASH_UPSTREAM_AUTH,
+            settings.MJDASH_GATEWAY_URL,
+            settings.MJDASH_GATEWAY_TOKEN,
+            settings.MJDASH_GATEWAY_AUTH,
         )
         if not gateway.shared:
             gateway.shared = True
@@ -120,13 +120,13 @@ class Gateway(models.Model):
         token: it is not the user's, and its tail would help no one but an attacker."""
         if not self.token:
             return "no token"
-        if self.shared or self.token == settings.MJDASH_UPSTREAM_TOKEN:
+        if self.shared or self.token == settings.MJDASH_GATEWAY_TOKEN:
             return "the site's token"
         return "…" + self.token[-4:] if len(self.token) > 8 else "…" + "•" * 4
 
 
 class Profile(models.Model):
-    """A user's own choices; `gateway` null means the site default upstream. It also
+    """A user's own choices; `gateway` null means the site default gateway. It also
     counts the task IDs this user asked the shared gateway about that it did not know."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
@@ -139,7 +139,7 @@ class Profile(models.Model):
 
 
 def gateway_for(user) -> Gateway:
-    """The upstream this user's new tasks go to."""
+    """The gateway this user's new tasks go to."""
     profile = Profile.objects.filter(user=user).select_related("gateway").first()
     if profile and profile.gateway:
         return profile.gateway
@@ -167,7 +167,7 @@ class TaskOwner(models.Model):
 
 class TrackedTaskQuerySet(models.QuerySet):
     # The conditions themselves, for filters and for counts alike.
-    UNFINISHED = ~models.Q(status__in=FINISHED) & models.Q(missing_upstream=False)
+    UNFINISHED = ~models.Q(status__in=FINISHED) & models.Q(missing_at_gateway=False)
     DONE = models.Q(status=Status.SUCCESS)
     FAILED = models.Q(status__in=FAILED)
 
@@ -189,7 +189,7 @@ class TrackedTaskQuerySet(models.QuerySet):
 
 
 class TrackedTask(models.Model):
-    """One row per user per upstream task id: the last state the upstream reported."""
+    """One row per user per task ID: the last state its gateway reported."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     gateway = models.ForeignKey(Gateway, on_delete=models.PROTECT)
@@ -213,8 +213,8 @@ class TrackedTask(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     raw = models.JSONField(default=dict, blank=True)
 
-    missing_upstream = models.BooleanField(default=False)
-    seen_upstream = models.BooleanField(default=False)  # the gateway has answered for it once
+    missing_at_gateway = models.BooleanField(default=False)
+    seen_at_gateway = models.BooleanField(default=False)  # the gateway has answered for it once
     progress_changed_at = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -237,7 +237,7 @@ class TrackedTask(models.Model):
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED or self.missing_upstream
+        return self.status in FINISHED or self.missing_at_gateway
 
     @property
     def is_done(self) -> bool:
@@ -266,7 +266,7 @@ class TrackedTask(models.Model):
 
     @property
     def percent(self) -> int:
-        """0-100 from whatever progress text upstream sent; SUCCESS is always 100."""
+        """0-100 from whatever progress text the gateway sent; SUCCESS is always 100."""
         if self.is_done:
             return 100
         match = PERCENT.search(self.progress or "")
@@ -289,8 +289,12 @@ class TrackedTask(models.Model):
 
     @property
     def status_label(self) -> str:
-        if self.missing_upstream:
-            return "No longer known upstream" if self.seen_upstream else "Not found upstream"
+        if self.missing_at_gateway:
+            return (
+                "No longer known to the gateway"
+                if self.seen_at_gateway
+                else "Not found at the gateway"
+            )
         if self.status in Status.values:
             return Status(self.status).label
         return self.status.replace("_", " ").title()  # a status no gateway has sent before
@@ -298,6 +302,6 @@ class TrackedTask(models.Model):
     @property
     def status_key(self) -> str:
         """A CSS-friendly name for the badge colour."""
-        if self.missing_upstream:
+        if self.missing_at_gateway:
             return "missing"
         return (self.status or "queued").lower().replace("_", "-")

@@ -58,7 +58,7 @@ def count_confirmed(user, gateway: Gateway, ids: list[str]) -> int:
     """How many of `ids` the gateway has answered for, for this user."""
     return (
         TrackedTask.objects.filter(user=user, gateway=gateway, task_id__in=ids)
-        .filter(seen_upstream=True)
+        .filter(seen_at_gateway=True)
         .count()
     )
 

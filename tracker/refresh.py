@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .upstream import UpstreamTask
 
 # What mjdash derives on each row, besides the fields the gateway describes (UpstreamTask).
-DERIVED_FIELDS = ["missing_upstream", "seen_upstream", "progress_changed_at"]
+DERIVED_FIELDS = ["missing_at_gateway", "seen_at_gateway", "progress_changed_at"]
 
 
 def claim(gateway_id: int) -> bool:
@@ -48,7 +48,7 @@ def unfinished_ids(gateway: Gateway) -> list[str]:
 
 def merge(gateway: Gateway, asked: list[str], found: list[UpstreamTask]) -> None:
     """Store what the gateway said about `asked`, for every user tracking those ids.
-    An asked id that did not come back is not known upstream: it stops being polled, and
+    An asked id that did not come back is not known to the gateway: it stops being polled, and
     its last known state is kept."""
     by_id = {task.id: task for task in found}
     names = [*(found[0].stored() if found else {}), *DERIVED_FIELDS]  # the one field list
@@ -63,8 +63,8 @@ def merge(gateway: Gateway, asked: list[str], found: list[UpstreamTask]) -> None
         before = _state(row, names)
         task = by_id.get(row.task_id)
         if task is None:
-            row.missing_upstream = True
-            if not row.seen_upstream:
+            row.missing_at_gateway = True
+            if not row.seen_at_gateway:
                 unknown.append(row.task_id)
         else:
             apply(row, task)
@@ -91,7 +91,7 @@ def apply(row: TrackedTask, task: UpstreamTask) -> None:
         row.progress_changed_at = timezone.now()
     for name, value in task.stored().items():
         setattr(row, name, value)
-    row.missing_upstream, row.seen_upstream = False, True
+    row.missing_at_gateway, row.seen_at_gateway = False, True
 
 
 def note(rows: QuerySet, message: str) -> None:

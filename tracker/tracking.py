@@ -23,7 +23,7 @@ class TrackResult:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     more_rejected: int = 0
     truncated: bool = False
-    upstream_ok: bool = True
+    gateway_ok: bool = True
     throttled: list[str] = field(default_factory=list)  # new IDs not looked up: see `refusal`
     refusal: str = ""
 
@@ -66,7 +66,7 @@ def track(user, text: str, ask: Ask) -> TrackResult:
     else:
         _store(user, gateway, new)
         result.added = new
-        result.upstream_ok = ask(gateway, new)
+        result.gateway_ok = ask(gateway, new)
     return result
 
 
@@ -91,7 +91,7 @@ def _track_on_shared(user, gateway: Gateway, new: list[str], result: TrackResult
     if again:
         _store(user, gateway, again)
         result.added += again
-        result.upstream_ok = ask(gateway, again)
+        result.gateway_ok = ask(gateway, again)
     new = [i for i in new if owners.get(i) != user.pk]
     proven, start = 0, 0
     while start < len(new):
@@ -106,7 +106,7 @@ def _track_on_shared(user, gateway: Gateway, new: list[str], result: TrackResult
             user,
             gateway,
             [i for i in batch if i not in mine],
-            missing_upstream=True,
+            missing_at_gateway=True,
             last_checked_at=timezone.now(),
         )
         _store(user, gateway, [i for i in batch if i in mine])
@@ -120,10 +120,10 @@ def _track_on_shared(user, gateway: Gateway, new: list[str], result: TrackResult
         result.added += batch
         proven += confirmed
         if not ok:
-            result.upstream_ok = False
+            result.gateway_ok = False
             break  # the rest waits in the box until the gateway answers again
     result.throttled = new[start:]
-    if result.throttled and not result.upstream_ok:
+    if result.throttled and not result.gateway_ok:
         result.refusal = "The gateway could not be asked, so the rest were not looked up yet."
     elif result.throttled:
         result.refusal = ownership.throttled_message(user)

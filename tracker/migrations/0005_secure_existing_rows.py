@@ -68,7 +68,7 @@ def same_url(a, b):
 
 def secure(apps, schema_editor):
     Connection = apps.get_model("tracker", "UpstreamConnection")
-    site_url, site_token = settings.MJDASH_UPSTREAM_URL, settings.MJDASH_UPSTREAM_TOKEN
+    site_url, site_token = settings.MJDASH_GATEWAY_URL, settings.MJDASH_GATEWAY_TOKEN
     for row in list(Connection.objects.all()):
         base_url = without_credentials(row.base_url)
         token = row.token

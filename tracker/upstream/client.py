@@ -46,8 +46,8 @@ class Client:
         allow_private: bool = False,
         transport: httpx.BaseTransport | None = None,
     ):
-        self.timeout = float(timeout or settings.MJDASH_UPSTREAM_TIMEOUT)
-        self.retries = settings.MJDASH_UPSTREAM_RETRIES if retries is None else retries
+        self.timeout = float(timeout or settings.MJDASH_GATEWAY_TIMEOUT)
+        self.retries = settings.MJDASH_GATEWAY_RETRIES if retries is None else retries
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if token:
             if auth_style == "mj-api-secret":

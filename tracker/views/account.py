@@ -1,4 +1,4 @@
-"""The user's own settings (their upstream gateway) and sign-up."""
+"""The user's own settings (their own gateway) and sign-up."""
 
 from __future__ import annotations
 

@@ -31,5 +31,5 @@ class Command(BaseCommand):
         user.save()
         TrackedTask.objects.filter(user=user).delete()
         result = track(user, "\n".join(ids))  # the list shows them in the seed's order
-        state = "asked the sandbox" if result.upstream_ok else "the sandbox did not answer yet"
+        state = "asked the sandbox" if result.gateway_ok else "the sandbox did not answer yet"
         self.stdout.write(f"demo user {username!r}: {len(result.added)} tasks tracked ({state})")
