@@ -44,7 +44,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
 @login_required
 @require_GET
 def task_list(request: AuthedRequest) -> HttpResponse:
-    """The poll target. Reads the database; the gateway service decides whether the gateway is asked."""
+    """The poll target. Reads the database; the gateway service decides whether to ask."""
     gateway.refresh_due(request.user)
     context = _list_context(request)
     response = render(request, "tracker/dashboard.html#task-list-response", context)
