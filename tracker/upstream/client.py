@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Any
@@ -22,7 +21,7 @@ from .errors import (
 from .guard import GuardedTransport
 from .stream import ImageStream
 from .task import UpstreamTask, merge_duplicates
-from .values import _text, clean
+from .values import _text, loads
 
 USER_AGENT = "mjdash/0.1 (+https://github.com/mjdash)"
 # A list of 100 tasks is ~200 KB; anything past this is not an answer we want in memory.
@@ -262,7 +261,7 @@ def _read_capped(response: httpx.Response, deadline: float, limit: int) -> bytes
 
 def _parse_json(body: bytes, content_type: str) -> Any:
     try:
-        return clean(json.loads(body))
+        return loads(body)
     except RecursionError:
         raise UpstreamError(
             "The gateway sent an unreadable answer (nested too deeply).", permanent=True

@@ -7,14 +7,13 @@ envelopes it reads are listed in docs/gateway-quirks.md.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 import httpx
 
 from .guard import blocked_cause
-from .values import _text, clean
+from .values import _text, loads
 
 REQUEST_ID = re.compile(r"\s*\(request id: [^)]*\)\s*$")
 
@@ -58,7 +57,7 @@ class SeedRefused(UpstreamError):
 def _envelope_message(body: bytes) -> tuple[str, Any]:
     """The text and code inside new-api's error envelopes: E-auth, E-mj or E-img."""
     try:
-        data = clean(json.loads(body))
+        data = loads(body)
     except RecursionError:
         return "", None
     except ValueError:
