@@ -36,7 +36,6 @@ TrackResult = tracking.TrackResult
 MAX_PARALLEL = 4  # chunks in flight at once against one gateway
 MAX_CLIENTS = 64
 SEED_LATER = "The seed is available once the task has finished."
-STAFF_ONLY = "This site's shared gateway is kept for staff; add your own in Settings."
 
 __all__ = ["GatewayError", "ImageStream", "TaskNotFound", "TrackResult"]
 
@@ -139,7 +138,7 @@ def recheck(task: TrackedTask) -> None:
     if not cache.add(key, 1, timeout=max(2, settings.MJDASH_REFRESH_SECONDS)):
         return  # asked moments ago: the button cannot be used to hammer the gateway
     if not ownership.may_use(task.user, gateway):
-        refresh.note(rows, STAFF_ONLY)
+        refresh.note(rows, ownership.STAFF_ONLY)
         return
     guess = gateway.shared and not ownership.owns(task)
     if guess and ownership.guesses_left(task.user) <= 0:

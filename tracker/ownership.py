@@ -25,6 +25,11 @@ from django.utils import timezone
 
 from .models import Gateway, Profile, TaskOwner, TrackedTask
 
+STAFF_ONLY = (
+    "This site's shared gateway is kept for staff. Add your own gateway and token in Settings "
+    "to track tasks."
+)
+
 
 def may_use(user, gateway: Gateway) -> bool:
     """A site can keep its shared default for staff only (MJDASH_SHARED_DEFAULT_FOR_ALL)."""
@@ -56,11 +61,9 @@ def claim(user, gateway: Gateway, ids: list[str]) -> set[str]:
 
 def count_confirmed(user, gateway: Gateway, ids: list[str]) -> int:
     """How many of `ids` the gateway has answered for, for this user."""
-    return (
-        TrackedTask.objects.filter(user=user, gateway=gateway, task_id__in=ids)
-        .filter(seen_at_gateway=True)
-        .count()
-    )
+    return TrackedTask.objects.filter(
+        user=user, gateway=gateway, task_id__in=ids, seen_at_gateway=True
+    ).count()
 
 
 def release_unknown(gateway: Gateway, ids: list[str], user=None) -> None:

@@ -55,8 +55,8 @@ def merge(gateway: Gateway, asked: list[str], found: list[UpstreamTask]) -> None
     # The raw JSON is only ever replaced, never compared: not loading it saves most of the
     # time a refresh spends in the database.
     rows = list(TrackedTask.objects.filter(gateway=gateway, task_id__in=asked).defer("raw"))
-    owners = ownership.owner_filter(gateway, asked)
     if gateway.shared:  # only the owner's row is ever filled in
+        owners = ownership.owner_filter(gateway, asked)
         rows = [row for row in rows if owners.get(row.task_id) == row.user_id]
     changed, unknown = [], []
     for row in rows:

@@ -56,10 +56,7 @@ def track(user, text: str, ask: Ask) -> TrackResult:
     gateway = gateway_for(user)
     if not ownership.may_use(user, gateway):
         result.throttled = new
-        result.refusal = (
-            "This site's shared gateway is kept for staff. Add your own gateway and token "
-            "in Settings to track tasks."
-        )
+        result.refusal = ownership.STAFF_ONLY
         return result
     if gateway.shared:
         _track_on_shared(user, gateway, new, result, ask)
@@ -102,6 +99,7 @@ def _track_on_shared(user, gateway: Gateway, new: list[str], result: TrackResult
         batch = new[start : start + size]
         start += size
         mine = ownership.claim(user, gateway, batch)
+        asked = [i for i in batch if i in mine]
         _store(  # someone else's: "not found", as if just asked
             user,
             gateway,
@@ -109,8 +107,7 @@ def _track_on_shared(user, gateway: Gateway, new: list[str], result: TrackResult
             missing_at_gateway=True,
             last_checked_at=timezone.now(),
         )
-        _store(user, gateway, [i for i in batch if i in mine])
-        asked = [i for i in batch if i in mine]
+        _store(user, gateway, asked)
         ok = not asked or ask(gateway, asked)
         # Every ID the gateway has not vouched for costs the budget, answered or not: a
         # failing gateway must not make guessing free.
