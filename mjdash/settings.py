@@ -5,6 +5,7 @@ Every variable is listed, with its default, in .env.example and the README.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "axes",
+    "django_tasks_db",
     "tracker",
 ]
 
@@ -155,8 +157,19 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # The image archive: originals, thumbnails and quadrants, named by their sha256. Any
+    # Django storage works; an S3-compatible bucket is django-storages' S3Storage with its
+    # options as JSON (README, "Keeping images in a bucket").
+    "archive": {
+        "BACKEND": os.environ.get(
+            "MJDASH_ARCHIVE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": json.loads(os.environ.get("MJDASH_ARCHIVE_OPTIONS", "") or "{}")
+        or {"location": str(MEDIA_ROOT / "archive")},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -257,6 +270,28 @@ MJDASH_BREAKER_COOLOFF_SECONDS = envint("MJDASH_BREAKER_COOLOFF_SECONDS", "60")
 MJDASH_STALE_MINUTES = envint("MJDASH_STALE_MINUTES", "10")
 MJDASH_IMAGE_MAX_BYTES = envint("MJDASH_IMAGE_MAX_BYTES", str(50 * 1024 * 1024))
 MJDASH_IMAGE_TIMEOUT = envint("MJDASH_IMAGE_TIMEOUT", "60")  # seconds for every byte of one image
+# Hosts images may come from besides the gateway itself: Midjourney's and Discord's public
+# CDNs, where novicezk and trueai gateways leave them. Every fetch is still address-checked.
+MJDASH_IMAGE_HOSTS = [
+    h.strip().lower()
+    for h in os.environ.get(
+        "MJDASH_IMAGE_HOSTS", "cdn.midjourney.com,cdn.discordapp.com,media.discordapp.net"
+    ).split(",")
+    if h.strip()
+]
+# The archive: per-user quota in MiB (0: none), and the worker's lease on one archive job
+# (a job whose worker died is taken up again once its lease runs out).
+MJDASH_ARCHIVE_QUOTA_MB = envint("MJDASH_ARCHIVE_QUOTA_MB", "0")
+MJDASH_ARCHIVE_LEASE_SECONDS = envint("MJDASH_ARCHIVE_LEASE_SECONDS", "300")
+MJDASH_ARCHIVE_ATTEMPTS = envint("MJDASH_ARCHIVE_ATTEMPTS", "8")
+# Behind nginx (X-Accel-Redirect) or Apache/lighttpd (X-Sendfile), archived files can be
+# sent by the web server: the internal URL prefix that maps onto the archive folder.
+MJDASH_ACCEL_REDIRECT = os.environ.get("MJDASH_ACCEL_REDIRECT", "")
+MJDASH_SENDFILE = envbool("MJDASH_SENDFILE", "False")
+
+# Background jobs (archiving) run through Django's Tasks framework in the database, so the
+# same worker runs on SQLite and on PostgreSQL: `python manage.py db_worker`.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # The site's gateway and token are shared by everyone who picks no gateway of their own.
 # False keeps that shared default for staff only; everyone else brings their own token.
 MJDASH_SHARED_DEFAULT_FOR_ALL = envbool("MJDASH_SHARED_DEFAULT_FOR_ALL", "True")

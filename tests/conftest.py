@@ -15,6 +15,7 @@ import httpx
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.management import call_command
 
 from tracker.models import Gateway, Profile
 
@@ -103,6 +104,13 @@ def upstream_settings(request, settings):
     settings.MJDASH_GATEWAY_TOKEN = ALICE_TOKEN
     settings.MJDASH_GATEWAY_AUTH = "bearer"
     settings.MJDASH_REFRESH_SECONDS = 0
+    settings.STORAGES = {  # each test its own archive folder
+        **settings.STORAGES,
+        "archive": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(request.getfixturevalue("tmp_path") / "archive")},
+        },
+    }
     cache.clear()  # cooldowns and thumbnails from an earlier test do not carry over
     yield settings
     sandbox.clear_faults()
@@ -166,6 +174,12 @@ def wait_until(predicate, timeout: float = 10.0, every: float = 0.1):
             return value
         time.sleep(every)
     raise AssertionError(f"gave up after {timeout}s waiting for {predicate}")
+
+
+def run_worker() -> None:
+    """The archive worker, as `python manage.py db_worker --batch` runs it: every job that
+    is due, then it stops."""
+    call_command("db_worker", batch=True, interval=0, no_startup_delay=True, verbosity=0)
 
 
 def track_new_task(client, sandbox: Sandbox, **fields) -> str:

@@ -37,10 +37,10 @@ def test_it_shows_only_finished_images_newest_first(alice_client, alice, sandbox
 
 
 def test_it_pages_through_many_images(alice_client, alice, sandbox):
-    ids = [sandbox.create_task()["id"] for _ in range(30)]
+    ids = [sandbox.create_task()["id"] for _ in range(56)]
     alice_client.post("/", {"ids": "\n".join(ids)})
     first = alice_client.get("/gallery/").content.decode()
-    assert "Page 1 of 2" in first and first.count('class="caption"') == 24
+    assert "Page 1 of 2" in first and first.count('class="caption"') == 50
     second = alice_client.get("/gallery/?page=2").content.decode()
     assert second.count('class="caption"') == 6
 

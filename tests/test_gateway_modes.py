@@ -11,12 +11,13 @@ from tests.conftest import (
     NOVICEZK_TOKEN,
     SPA_TOKEN,
     TRUEAI_TOKEN,
+    run_worker,
     use_gateway,
     wait_until,
 )
 from tracker.models import TrackedTask
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 POLL = {"HX-Request": "true"}
 
 GATEWAYS = {
@@ -51,8 +52,11 @@ def run_the_flow(client, sandbox, token: str, **task_fields) -> tuple[TrackedTas
     assert image.status_code == 200, image.content[:300]
     assert image["Content-Type"] == "image/png"
     assert b"".join(image.streaming_content)[:4] == b"\x89PNG"
-    thumb = client.get(f"/mj/image/{task_id}?thumb=1")
+    run_worker()  # the archive keeps it; the thumbnail comes from there
+    thumb = client.get(f"/mj/image/{task_id}/thumb")
     assert thumb["Content-Type"] == "image/webp"
+    row.refresh_from_db()
+    assert row.archived_at is not None, row.archive_error
     return row, seed
 
 
@@ -85,7 +89,8 @@ def test_a_video_task_keeps_its_mp4_links(alice_client, alice, sandbox, gateway)
     row, _ = run_the_flow(alice_client, sandbox, token, action="VIDEO", **shape)
     assert row.video_url.endswith(".mp4") or row.video_url.endswith(".png")
     assert row.image_urls and all(".mp4" in url for url in row.image_urls)
-    assert b"Open video" in alice_client.get(f"/tasks/{row.task_id}/").content
+    page = alice_client.get(f"/tasks/{row.task_id}/").content.decode()
+    assert "<video" in page and f"/mj/image/{row.task_id}/11" in page
 
 
 def test_an_unknown_id_on_novicezk_and_trueai_is_not_found_not_an_error(

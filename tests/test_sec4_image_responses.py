@@ -112,15 +112,17 @@ def test_a_real_sandbox_image_still_streams_whole(alice_client, sandbox):
     assert response["Content-Disposition"].startswith("attachment;")
 
 
-def test_a_real_thumbnail_carries_the_sandbox_too(alice_on_stub, stub):
+def test_a_real_picture_carries_the_sandbox_too(alice_on_stub, stub):
     picture = io.BytesIO()
     Image.new("RGB", (64, 64), "teal").save(picture, "PNG")
     stub.answer(
         "/mj/image/", Answer(headers={"Content-Type": "image/png"}, body=picture.getvalue())
     )
-    response = alice_on_stub.get(f"/mj/image/{TASK}?thumb=1")
-    assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
+    response = alice_on_stub.get(f"/mj/image/{TASK}")
+    assert (response.status_code, response["Content-Type"]) == (200, "image/png")
     assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content) == picture.getvalue()
 
 
 def test_mjdash_itself_notices_a_body_shorter_than_its_length():

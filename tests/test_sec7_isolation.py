@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from tests.conftest import run_worker
 from tracker.models import TaskOwner, TrackedTask
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 METHODS = ["get", "post", "put", "patch", "delete", "head", "options"]
 VARIANTS = ["", "?thumb=1", "?download=1", "?poll=1", "?page=2"]
 # Routes that take an argument but hold no user's object; anything else with an argument
@@ -33,14 +34,17 @@ def owned_routes() -> list[tuple[str, str]]:
     for template, name, arguments in routes():
         if not arguments or name in NOT_OWNED:
             continue
-        assert arguments == {"task_id"}, f"{name} takes {arguments}: teach this test its object"
+        assert arguments <= {"task_id", "part"}, f"{name} takes {arguments}: teach this test"
         found.append((template, name))
     return found
 
 
 def test_the_walk_finds_every_task_route():
     names = {name for _, name in owned_routes()}
-    assert {"task_detail", "task_seed", "task_recheck", "task_untrack", "image"} <= names
+    assert {
+        "task_detail", "task_seed", "task_recheck", "task_untrack", "task_archive",
+        "image", "thumb", "image_part", "thumb_part",
+    } <= names  # fmt: skip
 
 
 def test_a_stranger_gets_404_everywhere_and_nothing_moves(
@@ -48,12 +52,14 @@ def test_a_stranger_gets_404_everywhere_and_nothing_moves(
 ):
     task = sandbox.create_task(prompt="alice only")["id"]
     alice_client.post("/", {"ids": task})
+    run_worker()  # her images are archived: the quadrant routes have files behind them
+    assert TrackedTask.objects.get(task_id=task).archived_at is not None
     before = list(TrackedTask.objects.values())
     owners = list(TaskOwner.objects.values())
     sandbox.reset_stats()
     tried = 0
     for template, name in owned_routes():
-        path = "/" + template.replace("<str:task_id>", task)
+        path = "/" + template.replace("<str:task_id>", task).replace("<int:part>", "1")
         for stranger in (bob_client, carol_client):
             for method in METHODS:
                 for variant in VARIANTS:

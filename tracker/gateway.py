@@ -21,11 +21,16 @@ from . import breaker, ownership, refresh, tracking
 from .models import Gateway, Profile, TrackedTask, gateway_for
 from .upstream import (
     Client,
+    FileFetcher,
     ImageStream,
+    Redirected,
     SeedRefused,
     TaskNotFound,
     UpstreamError,
+    host_of,
     is_public,
+    not_allowed,
+    path_on_gateway,
     resolve,
     same_url,
 )
@@ -164,17 +169,82 @@ def recheck(task: TrackedTask) -> None:
 def seed(task: TrackedTask) -> tuple[str, str, bool]:
     """(seed, error message, worth retrying). A refusal reads "not finished yet" only while
     the task still runs; for a finished task it is the gateway's own words."""
+    if task.seed:  # a finished task's seed never changes: asked once
+        return task.seed, "", False
     try:
-        return _client_for_task(task).image_seed(task.task_id), "", False
+        found = _client_for_task(task).image_seed(task.task_id)
     except SeedRefused as exc:
         return "", SEED_LATER if not task.finished else exc.message, False
     except UpstreamError as exc:
         return "", exc.message, not exc.permanent
+    if task.finished:
+        TrackedTask.objects.filter(pk=task.pk).update(seed=found[:64])
+    return found, "", False
 
 
 def open_image(task: TrackedTask, max_bytes: int | None = None) -> ImageStream:
-    """The task's picture from its own gateway, streamed. Raises GatewayError."""
-    return _client_for_task(task).open_image(task.task_id, max_bytes, fallback_url=task.image_url)
+    """The task's result (picture or clip), streamed from where it is: straight from an
+    allowed image host when imageUrl is on one (no gateway call), else the gateway's own
+    /mj/image/<id>, then imageUrl when it is on the gateway. Raises GatewayError."""
+    url, limit = task.image_url, max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
+    if _on_image_host(task, url):
+        return _files().open(url, _allowed_hosts(task), limit)
+    client = _client_for_task(task)
+    try:
+        return _followed(task, client.open_image, task.task_id, limit)
+    except UpstreamError as exc:
+        fallback = path_on_gateway(task.gateway.base_url, url)
+        if not fallback or exc.status not in (200, 404):
+            raise
+        return _followed(task, client.open_path, fallback, limit)
+
+
+def open_file(task: TrackedTask, url: str, max_bytes: int | None = None) -> ImageStream:
+    """One more file of the task (an imageUrls entry, its video): from an allowed image
+    host, or from the task's own gateway, and from nowhere else. Raises GatewayError."""
+    limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
+    if _on_image_host(task, url):
+        return _files().open(url, _allowed_hosts(task), limit)
+    path = path_on_gateway(task.gateway.base_url, url)
+    if not path:
+        raise not_allowed(host_of(url))
+    return _followed(task, _client_for_task(task).open_path, path, limit)
+
+
+def _on_image_host(task: TrackedTask, url: str) -> bool:
+    """Is `url` on an allowed image host (and not the gateway itself)? Only for the owner."""
+    if not url or host_of(url) not in settings.MJDASH_IMAGE_HOSTS:
+        return False
+    if not ownership.owns(task):
+        raise TaskNotFound()
+    return not path_on_gateway(task.gateway.base_url, url)
+
+
+def _allowed_hosts(task: TrackedTask) -> set[str]:
+    """Where a file fetch may go, redirects included: the image hosts and the gateway."""
+    return {*settings.MJDASH_IMAGE_HOSTS, host_of(task.gateway.base_url)}
+
+
+def _followed(task: TrackedTask, opener, what: str, limit: int) -> ImageStream:
+    """Open a file on the gateway; a redirect is followed without the token, and only to an
+    allowed host."""
+    try:
+        return opener(what, limit)
+    except Redirected as exc:
+        return _files().open(exc.location, _allowed_hosts(task), limit)
+
+
+_fetchers: dict[bool, FileFetcher] = {}
+
+
+def _files() -> FileFetcher:
+    """The process's tokenless client for image hosts. Private addresses only where the
+    admin allows private gateways; the guard checks every connection it opens."""
+    allow_private = settings.MJDASH_ALLOW_PRIVATE_GATEWAYS
+    with _clients_lock:
+        if allow_private not in _fetchers:
+            _fetchers[allow_private] = FileFetcher(allow_private=allow_private)
+        return _fetchers[allow_private]
 
 
 def test_connection(user) -> tuple[bool, str]:

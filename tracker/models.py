@@ -185,7 +185,7 @@ class TrackedTaskQuerySet(models.QuerySet):
         return self.filter(self.FAILED)
 
     def finished_images(self) -> TrackedTaskQuerySet:
-        return self.done().exclude(image_url="")
+        return self.done().exclude(image_url="", video_url="")
 
 
 class TrackedTask(models.Model):
@@ -219,6 +219,15 @@ class TrackedTask(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     added_at = models.DateTimeField(default=timezone.now)
+    seed = models.CharField(max_length=64, blank=True)  # kept once the gateway has told it
+
+    # The archive (tracker/archive.py): the images kept once the task succeeded.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archive_error = models.CharField(max_length=500, blank=True)
+    archive_attempts = models.PositiveSmallIntegerField(default=0)
+    archive_due_at = models.DateTimeField(null=True, blank=True)  # a job is owed from then
+    archive_lease_until = models.DateTimeField(null=True, blank=True)  # a worker holds it
+    downloaded_at = models.DateTimeField(null=True, blank=True)  # first put in a ZIP
 
     objects = TrackedTaskQuerySet.as_manager()
 
@@ -283,6 +292,20 @@ class TrackedTask(models.Model):
         return bool(self.image_url)
 
     @property
+    def has_media(self) -> bool:
+        return bool(self.image_url or self.video_url)
+
+    @property
+    def archiving(self) -> bool:
+        """Its files are still to be kept: succeeded, not archived, and a job is owed (or
+        has not failed for good)."""
+        return (
+            self.is_done
+            and self.archived_at is None
+            and (self.archive_due_at is not None or not self.archive_error)
+        )
+
+    @property
     def final_prompt(self) -> str:
         value = (self.properties or {}).get("finalPrompt", "")
         return value if isinstance(value, str) else ""
@@ -305,3 +328,70 @@ class TrackedTask(models.Model):
         if self.missing_at_gateway:
             return "missing"
         return (self.status or "queued").lower().replace("_", "-")
+
+
+class Blob(models.Model):
+    """Bytes in the archive storage, named by their sha256: a file two rows (or two users, or
+    a re-fetch) share is stored once. Each user reaches it only through a row of their own."""
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=32)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.content_type}, {self.size} bytes)"
+
+    @property
+    def name(self) -> str:
+        """Its path in the archive storage."""
+        extension = EXTENSIONS.get(self.content_type, "bin")
+        return f"{self.sha256[:2]}/{self.sha256[2:4]}/{self.sha256}.{extension}"
+
+    @property
+    def is_video(self) -> bool:
+        return self.content_type.startswith("video/")
+
+
+EXTENSIONS = {
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+}
+
+
+class ArchivedFile(models.Model):
+    """One kept picture or video of a tracked row: part 0 is the whole result (the grid, the
+    upscale, the clip), parts 1-4 the grid's four images, parts 11 and up its videos."""
+
+    WHOLE = 0
+    QUADRANTS = (1, 2, 3, 4)
+    FIRST_VIDEO = 11
+
+    task = models.ForeignKey(TrackedTask, on_delete=models.CASCADE, related_name="files")
+    part = models.PositiveSmallIntegerField()
+    original = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="+")
+    thumbnail = models.ForeignKey(
+        Blob, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    source_url = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["task", "part"], name="one_file_per_part")]
+        ordering = ["part"]
+
+    def __str__(self) -> str:
+        return f"{self.task.task_id} part {self.part}"
+
+    @property
+    def is_quadrant(self) -> bool:
+        return self.part in self.QUADRANTS
+
+    @property
+    def is_video(self) -> bool:
+        return self.original.is_video

@@ -14,7 +14,8 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import ownership
-from .models import Gateway, TrackedTask
+from .models import Gateway, Status, TrackedTask
+from .tasks import archive_soon
 
 if TYPE_CHECKING:
     from .upstream import UpstreamTask
@@ -58,9 +59,9 @@ def merge(gateway: Gateway, asked: list[str], found: list[UpstreamTask]) -> None
     if gateway.shared:  # only the owner's row is ever filled in
         owners = ownership.owner_filter(gateway, asked)
         rows = [row for row in rows if owners.get(row.task_id) == row.user_id]
-    changed, unknown = [], []
+    changed, unknown, succeeded = [], [], []
     for row in rows:
-        before = _state(row, names)
+        before, was_done = _state(row, names), row.is_done
         task = by_id.get(row.task_id)
         if task is None:
             row.missing_at_gateway = True
@@ -70,12 +71,15 @@ def merge(gateway: Gateway, asked: list[str], found: list[UpstreamTask]) -> None
             apply(row, task)
         if _state(row, names) != before:
             changed.append(row)
+        if row.status == Status.SUCCESS and not was_done:
+            succeeded.append(row)
     # Most polls change few rows: write those, and stamp the check on all in one UPDATE.
     TrackedTask.objects.bulk_update(changed, names, batch_size=200)
     TrackedTask.objects.filter(pk__in=[row.pk for row in rows]).update(
         last_checked_at=timezone.now(), last_error=""
     )
     ownership.release_unknown(gateway, unknown)
+    archive_soon(succeeded)
 
 
 def _state(row: TrackedTask, names: list[str]) -> tuple:

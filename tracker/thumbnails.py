@@ -1,59 +1,92 @@
-"""Image helpers: small thumbnails made with Pillow, download names and types."""
+"""Pictures made with Pillow (and PyAV for a video's first frame): thumbnails, the four
+images of a grid, and download names. Only the expected formats are ever opened, and a
+picture is refused by the pixels its header declares before a byte of it is decoded."""
 
 from __future__ import annotations
 
 import io
 import warnings
+from typing import BinaryIO
 
 from django.utils.text import slugify
 from PIL import Image
+
+from .models import EXTENSIONS
 
 # Decoding takes about 4 bytes a pixel whatever the file's size, so the limit is on the
 # pixels a header declares, checked before a byte is decoded: 25 Mpx (~100 MB at most)
 # covers a 4096 px upscale (16.7 Mpx) with room to spare.
 MAX_SOURCE_PIXELS = 25_000_000
 Image.MAX_IMAGE_PIXELS = MAX_SOURCE_PIXELS
-THUMB_PX = 384
-EXTENSIONS = {
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/webp": "webp",
-    "image/gif": "gif",
-    "video/mp4": "mp4",
-    "video/webm": "webm",
-}
+FORMATS = ["PNG", "JPEG", "WEBP", "GIF"]
+THUMB_PX = 512
+# Actions whose result is a 2×2 grid of four images (the rest give one image).
+GRID_ACTIONS = {
+    "IMAGINE", "VARIATION", "REROLL", "BLEND", "HIGH_VARIATION", "LOW_VARIATION",
+    "STRONG_VARIATION", "SUBTLE_VARIATION", "PAN", "PAN_LEFT", "PAN_RIGHT", "PAN_UP",
+    "PAN_DOWN", "ZOOM", "OUTPAINT", "CUSTOM_ZOOM", "INPAINT",
+}  # fmt: skip
 
 
-def thumbnail(data: bytes) -> bytes:
-    """A WebP of at most THUMB_PX on the long side. Raises ValueError for anything that is
-    not a PNG, JPEG, WebP or GIF picture."""
+def open_picture(source: BinaryIO) -> Image.Image:
+    """The picture in `source` as RGB(A), or ValueError for anything that is not a PNG, JPEG,
+    WebP or GIF within the pixel limit (a decompression bomb is refused before decoding)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below
-            picture = _decode(data)
+            image = Image.open(source, formats=FORMATS)
+            if image.width * image.height > MAX_SOURCE_PIXELS:
+                raise ValueError(
+                    f"the picture declares {image.width}×{image.height} pixels, more than "
+                    "mjdash decodes"
+                )
+            image.load()
     except Image.DecompressionBombError as exc:
         raise ValueError("the picture declares more pixels than mjdash decodes") from exc
     except (OSError, SyntaxError) as exc:
         raise ValueError("not a picture Pillow can read") from exc
-    picture.thumbnail((THUMB_PX, THUMB_PX))
+    return image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+
+
+def thumbnail(picture: Image.Image) -> bytes:
+    """A WebP of at most THUMB_PX on the long side."""
+    small = picture.copy()
+    small.thumbnail((THUMB_PX, THUMB_PX))
     out = io.BytesIO()
-    picture.save(out, "WEBP", quality=78, method=4)
+    small.save(out, "WEBP", quality=80, method=4)
     return out.getvalue()
 
 
-def _decode(data: bytes) -> Image.Image:
-    """The picture as RGB, refused by the pixels its header declares before any decoding."""
-    with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP", "GIF"]) as image:
-        if image.width * image.height > MAX_SOURCE_PIXELS:
-            raise ValueError(
-                f"the picture declares {image.width}×{image.height} pixels, more than "
-                "mjdash decodes"
-            )
-        image.draft("RGB", (THUMB_PX, THUMB_PX))
-        return image.convert("RGB")
+def quadrants(picture: Image.Image) -> list[bytes]:
+    """The four images of a 2×2 grid, left to right and top to bottom, each as a PNG."""
+    half_w, half_h = picture.width // 2, picture.height // 2
+    boxes = [(0, 0), (half_w, 0), (0, half_h), (half_w, half_h)]
+    out = []
+    for x, y in boxes:
+        buffer = io.BytesIO()
+        picture.crop((x, y, x + half_w, y + half_h)).save(buffer, "PNG", compress_level=3)
+        out.append(buffer.getvalue())
+    return out
 
 
-def download_name(prompt: str, task_id: str, content_type: str) -> str:
-    """<prompt-slug>_<id>.<ext>, readable and safe on every file system."""
-    slug = slugify(prompt, allow_unicode=True)[:60].strip("-") or "midjourney"
-    return f"{slug}_{task_id}.{EXTENSIONS.get(content_type, 'bin')}"
+def first_frame(source: BinaryIO) -> Image.Image:
+    """A video's first frame (the poster), or ValueError for anything PyAV cannot decode."""
+    import av  # only the worker decodes video; the web process never imports it
+
+    try:
+        with av.open(source, mode="r", options={"probesize": "5000000"}) as container:
+            stream = container.streams.video[0]
+            if stream.width * stream.height > MAX_SOURCE_PIXELS:
+                raise ValueError("the video's frames are larger than mjdash decodes")
+            for frame in container.decode(stream):
+                return frame.to_image().convert("RGB")
+    except (av.FFmpegError, IndexError, StopIteration) as exc:
+        raise ValueError("not a video mjdash can read") from exc
+    raise ValueError("the video has no frames")
+
+
+def download_name(prompt: str, task_id: str, content_type: str, part: int | None = None) -> str:
+    """<prompt-slug>_<id>[_n].<ext>, readable and safe on every file system."""
+    slug = slugify(prompt, allow_unicode=True)[:60].strip("-_") or "midjourney"
+    suffix = f"_{part}" if part else ""
+    return f"{slug}_{task_id}{suffix}.{EXTENSIONS.get(content_type, 'bin')}"

@@ -4,6 +4,7 @@ policy of its own (who may ask what is decided in tracker/gateway.py).
 - `task`: the task shape and its parsing; `values`: gateway JSON made safe at the boundary;
 - `errors`: the one `UpstreamError(message, permanent)` and how each failure maps onto it;
 - `client`: the HTTP client and its verbs; `stream`: an image streamed by its bytes;
+- `files`: files on image hosts (CDNs), fetched with no token;
 - `guard`: the outbound-address guard every connection passes.
 
 The gateways' quirks that this code relies on are listed in docs/gateway-quirks.md (E1-E28).
@@ -11,13 +12,15 @@ The gateways' quirks that this code relies on are listed in docs/gateway-quirks.
 
 from __future__ import annotations
 
-from .client import Client, same_url
-from .errors import SeedRefused, TaskNotFound, UpstreamError
+from .client import Client, path_on_gateway, same_url
+from .errors import Redirected, SeedRefused, TaskNotFound, UpstreamError
+from .files import FileFetcher, host_of, not_allowed
 from .guard import is_public, resolve
 from .stream import ImageStream
 from .task import Button, UpstreamTask
 
 __all__ = [
-    "Button", "Client", "ImageStream", "SeedRefused", "TaskNotFound", "UpstreamError",
-    "UpstreamTask", "is_public", "resolve", "same_url",
+    "Button", "Client", "FileFetcher", "ImageStream", "Redirected", "SeedRefused",
+    "TaskNotFound", "UpstreamError", "UpstreamTask", "host_of", "is_public", "not_allowed",
+    "path_on_gateway", "resolve", "same_url",
 ]  # fmt: skip

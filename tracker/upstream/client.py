@@ -11,6 +11,7 @@ import stamina
 from django.conf import settings
 
 from .errors import (
+    Redirected,
     SeedRefused,
     TaskNotFound,
     UpstreamError,
@@ -142,23 +143,15 @@ class Client:
                 "The address answered, but not like a Midjourney-proxy.", permanent=True
             )
 
-    def open_image(
-        self, task_id: str, max_bytes: int | None = None, fallback_url: str = ""
-    ) -> ImageStream:
-        """Open the gateway's own /mj/image/<id> for streaming. Gateways without that proxy
-        (novicezk, trueai) say where the picture is in imageUrl: that is followed only when
-        it is on this same gateway. Nothing else is ever fetched. The stream closes its
-        response once read to the end, or when closed."""
-        limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
-        try:
-            return self._open_stream(f"/mj/image/{_path(task_id)}", limit)
-        except UpstreamError as exc:
-            fallback = self._same_gateway_path(fallback_url)
-            if not fallback or exc.status not in (200, 404):
-                raise
-            return self._open_stream(fallback, limit)
+    def open_image(self, task_id: str, max_bytes: int | None = None) -> ImageStream:
+        """Open the gateway's own /mj/image/<id> (new-api's image proxy) for streaming."""
+        return self.open_path(f"/mj/image/{_path(task_id)}", max_bytes)
 
-    def _open_stream(self, path: str, limit: int) -> ImageStream:
+    def open_path(self, path: str, max_bytes: int | None = None) -> ImageStream:
+        """Open a file on this gateway for streaming. The stream closes its response once
+        read to the end, or when closed. A redirect is not followed with our token: it
+        raises Redirected, and the caller decides whether its target may be asked."""
+        limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
         deadline = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT  # for every byte
         request = self._http.build_request("GET", path)
         request.headers["Accept"] = "image/*,video/*"
@@ -166,28 +159,10 @@ class Client:
             response = self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise _transport_error(exc) from exc
-        if response.status_code != 200:
-            try:
-                body = _read_capped(response, deadline, 64 * 1024)
-            finally:
-                response.close()
-            raise _image_error(response.status_code, body)
-        return ImageStream(response, deadline, limit)
-
-    def _same_gateway_path(self, url: str) -> str:
-        """The path of `url` when it points at this gateway; "" for anywhere else. A
-        localhost host counts as this gateway (a new-api without ServerAddress set, E18)."""
-        try:
-            target = httpx.URL(url)
-        except (httpx.InvalidURL, TypeError):
-            return ""
-        base = self._http.base_url
-        same = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
-        if not (
-            same or target.host in ("localhost", "127.0.0.1") and target.scheme in ("http", "https")
-        ):
-            return ""
-        return target.raw_path.decode("ascii", "replace")
+        if response.is_redirect:
+            response.close()
+            raise Redirected(str(response.url.join(response.headers.get("location", ""))))
+        return image_stream(response, deadline, limit)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -237,6 +212,17 @@ def _path(task_id: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", task_id):
         raise UpstreamError("That is not a valid task ID.", permanent=True)
     return task_id
+
+
+def image_stream(response: httpx.Response, deadline: float, limit: int) -> ImageStream:
+    """A 200 as a checked stream; anything else as the UpstreamError it means."""
+    if response.status_code != 200:
+        try:
+            body = _read_capped(response, deadline, 64 * 1024)
+        finally:
+            response.close()
+        raise _image_error(response.status_code, body)
+    return ImageStream(response, deadline, limit)
 
 
 def _read_capped(response: httpx.Response, deadline: float, limit: int) -> bytes:
@@ -291,3 +277,17 @@ def same_url(a: str, b: str) -> bool:
         y.port or ports.get(y.scheme),
         y.path,
     )
+
+
+def path_on_gateway(base_url: str, url: str) -> str:
+    """The path of `url` when it points at the gateway at `base_url`; "" for anywhere else.
+    A localhost /mj/ URL counts as the gateway (a new-api without ServerAddress set, E18)."""
+    try:
+        target, base = httpx.URL(url), httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError):
+        return ""
+    path = target.raw_path.decode("ascii", "replace")
+    if (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port):
+        return path
+    e18 = target.host in ("localhost", "127.0.0.1") and path.startswith("/mj/")
+    return path if e18 and target.scheme in ("http", "https") else ""

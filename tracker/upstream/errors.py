@@ -44,6 +44,14 @@ class TaskNotFound(UpstreamError):
         super().__init__("The gateway does not know this task ID.", permanent=True)
 
 
+class Redirected(UpstreamError):
+    """The gateway answered a file request with a redirect to `location`."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__("The gateway sent the image elsewhere.", permanent=True, status=302)
+        self.location = location
+
+
 class SeedRefused(UpstreamError):
     """new-api's code 4 ("关联任务状态错误", the task's state is wrong for a seed), in an HTTP
     200. Whether that means "not finished yet" is for the caller to say, from the task's own

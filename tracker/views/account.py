@@ -10,9 +10,9 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import gateway
+from .. import archive, gateway
 from ..forms import ConnectionForm, SignupForm
-from ..models import Profile, gateway_for
+from ..models import Profile, TrackedTask, gateway_for
 from .common import AuthedRequest
 
 
@@ -30,7 +30,16 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
         gateway.choose(request.user, **form.cleaned_data)
         messages.success(request, "Saved. Task IDs you add from now on use this gateway.")
         return redirect("settings")
-    context = {"form": form, "gateway": current, "is_default": current.shared}
+    context = {
+        "form": form,
+        "gateway": current,
+        "is_default": current.shared,
+        "archive_used": archive.usage(request.user),
+        "archive_quota": archive.quota_bytes(),
+        "archived_count": TrackedTask.objects.filter(
+            user=request.user, archived_at__isnull=False
+        ).count(),
+    }
     return render(request, "tracker/settings.html", context)
 
 

@@ -36,7 +36,7 @@ def owned_task(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     included, so a stranger gets the same 404 for every method on every task route."""
 
     @wraps(view)
-    def load(request: AuthedRequest, task_id: str) -> HttpResponse:
-        return view(request, get_task_for_user(request, task_id))
+    def load(request: AuthedRequest, task_id: str, **kwargs) -> HttpResponse:
+        return view(request, get_task_for_user(request, task_id), **kwargs)
 
     return load

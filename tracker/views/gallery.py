@@ -1,26 +1,84 @@
-"""The gallery: every finished image, newest first."""
+"""The gallery: every finished image, newest first, and ZIP downloads of them."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HTMX_STOP_POLLING
 
+from .. import zips
 from ..models import TrackedTask
-from .common import AuthedRequest
+from .common import TASK_ID, AuthedRequest
 
-PAGE_SIZE = 24
+PAGE_SIZE = 50
+SCOPES = {"all", "new", "selected"}
+
+
+def _images(request: AuthedRequest):
+    return (
+        TrackedTask.objects.filter(user=request.user)
+        .finished_images()
+        .select_related("gateway")
+        .order_by("-finished_at", "-added_at", "-id")
+    )
 
 
 @login_required
 @require_GET
 def gallery(request: AuthedRequest) -> HttpResponse:
-    images = (
-        TrackedTask.objects.filter(user=request.user)
-        .finished_images()
-        .order_by("-finished_at", "-added_at", "-id")
+    if request.htmx and request.GET.get("item"):  # one tile waiting for its thumbnail
+        return _item(request, request.GET["item"])
+    page = Paginator(_images(request), PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page_obj": page,
+        "new_count": _images(request).filter(downloaded_at=None).count(),
+    }
+    return render(request, "tracker/gallery.html", context)
+
+
+def _item(request: AuthedRequest, task_id: str) -> HttpResponse:
+    task = _images(request).filter(task_id=task_id).first() if TASK_ID.fullmatch(task_id) else None
+    if task is None:
+        raise Http404("No such image.")
+    response = render(request, "tracker/gallery.html#item", {"task": task})
+    if not task.archiving:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@login_required
+@require_POST
+def download_zip(request: AuthedRequest) -> HttpResponse:
+    """A ZIP of the selection, of the whole gallery, or of what was never downloaded."""
+    scope = request.POST.get("scope", "all")
+    if scope not in SCOPES:
+        raise Http404("No such download.")
+    rows = _images(request)
+    if scope == "new":
+        rows = rows.filter(downloaded_at=None)
+    elif scope == "selected":
+        ids = list(dict.fromkeys(request.POST.getlist("ids")))
+        if not ids:
+            messages.warning(request, "Tick the images you want in the ZIP first.")
+            return redirect("gallery")
+        rows = rows.filter(task_id__in=ids)
+        if len(ids) != rows.count():  # someone else's (or no such) task: 404
+            raise Http404("No such task.")
+    if not rows.exists():
+        messages.info(request, "Nothing new to download: every image is in an earlier ZIP.")
+        return redirect("gallery")
+    quadrants = request.POST.get("quadrants") == "1"
+    response = StreamingHttpResponse(
+        zips.stream(rows.iterator(chunk_size=50), quadrants=quadrants),
+        content_type="application/zip",
     )
-    page = Paginator(images, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "tracker/gallery.html", {"page_obj": page})
+    name = f"mjdash-{scope}-{timezone.localtime():%Y%m%d-%H%M%S}.zip"
+    response["Content-Disposition"] = content_disposition_header(True, name)
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,42 +1,80 @@
-"""/mj/image/<id>: the owner's image, streamed from the configured gateway only."""
+"""/mj/image/<id>[/<part>][/thumb]: the owner's pictures and videos.
+
+An archived file is sent from the archive (no gateway call, cached for good by the browser).
+Before the archive has it, the whole result streams from the gateway with no-store, as does
+an unfinished task's progress preview. Thumbnails and quadrants only ever come from the
+archive: the gallery and the task list never load an original.
+"""
 
 from __future__ import annotations
 
-import hashlib
-
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from .. import gateway
 from ..gateway import GatewayError, TaskNotFound
-from ..models import TrackedTask
-from ..thumbnails import download_name, thumbnail
+from ..models import ArchivedFile, TrackedTask
+from ..sendfile import send_blob
+from ..tasks import archive_soon
+from ..thumbnails import download_name
 from .common import AuthedRequest, owned_task
-
-THUMB_MAX_SOURCE = 40 * 1024 * 1024
-UNAVAILABLE_SVG = (
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 320" width="320" height="320">'
-    '<rect width="320" height="320" fill="#e9ecef"/>'
-    '<text x="160" y="165" font-family="sans-serif" font-size="18" fill="#6c757d" '
-    'text-anchor="middle">Image unavailable</text></svg>'
-)
-
 
 # An image response is a file, never a document: even a file that slipped past the checks
 # can run nothing and load nothing from mjdash's origin.
 FILE_CSP = "default-src 'none'; sandbox"
+PLACEHOLDER = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 320" width="320" height="320">'
+    '<rect width="320" height="320" fill="#e9ecef"/>'
+    '<text x="160" y="165" font-family="sans-serif" font-size="18" fill="#6c757d" '
+    'text-anchor="middle">{}</text></svg>'
+)
 
 
 @login_required
 @owned_task
 @require_GET
-def image(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
-    if request.GET.get("thumb"):
-        return _thumbnail(request, task)
+def image(
+    request: AuthedRequest, task: TrackedTask, part: int = 0, thumb: bool = False
+) -> HttpResponse:
+    thumb = thumb or bool(request.GET.get("thumb"))
+    kept = task.files.select_related("original", "thumbnail").filter(part=part).first()
+    if kept is not None:
+        return _archived(request, task, kept, thumb)
+    if thumb:
+        return _no_thumbnail(task)
+    if part != ArchivedFile.WHOLE:
+        raise Http404("This task has no such picture.")
+    return _streamed(request, task)
+
+
+def _archived(
+    request: AuthedRequest, task: TrackedTask, kept: ArchivedFile, thumb: bool
+) -> HttpResponse:
+    blob = kept.thumbnail if thumb else kept.original
+    if blob is None:  # a video whose first frame could not be read
+        return _placeholder("No preview", status=404)
+    name = download_name(task.prompt, task.task_id, blob.content_type, kept.part)
+    response = send_blob(request, blob, name=name, attachment=bool(request.GET.get("download")))
+    response["Content-Security-Policy"] = FILE_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _no_thumbnail(task: TrackedTask) -> HttpResponse:
+    """Thumbnails come from the archive only. A finished task not archived yet gets its job
+    queued (if none is owed) and a picture that says so; the page asks again later."""
+    if not task.is_done:
+        return _placeholder("No image yet", status=404)
+    if task.archive_due_at is None and task.archive_attempts == 0:
+        archive_soon([task])
+    return _placeholder("Archiving…" if not task.archive_error else "Not archived yet")
+
+
+def _streamed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
+    """The gateway's copy, streamed: before archiving, and for progress previews."""
     try:
         stream = gateway.open_image(task)
     except GatewayError as exc:
@@ -45,52 +83,29 @@ def image(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if stream.content_length is not None:  # checked against the cap; a short body aborts
         response["Content-Length"] = str(stream.content_length)
     response["Content-Security-Policy"] = FILE_CSP
+    response["X-Content-Type-Options"] = "nosniff"
     attachment = bool(request.GET.get("download"))
     name = download_name(task.prompt, task.task_id, stream.content_type)
     response["Content-Disposition"] = content_disposition_header(attachment, name)
-    response["Cache-Control"] = "private, max-age=86400" if task.is_done else "private, no-store"
+    response["Cache-Control"] = "private, no-store"
     return response
 
 
-def _thumbnail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
-    """A small WebP of a finished image, made once and kept in the cache."""
-    if not task.is_done:
-        return _unavailable(request, task, GatewayError("Not finished yet."), status=404)
-    key = "thumb:" + hashlib.sha256(f"{task.gateway_id}:{task.task_id}".encode()).hexdigest()
-    etag = f'"{key[6:22]}"'
-    if request.headers.get("If-None-Match") == etag:
-        return HttpResponse(status=304, headers={"ETag": etag})
-    data = cache.get(key)
-    if data is None:
-        try:
-            data = thumbnail(gateway.open_image(task, THUMB_MAX_SOURCE).read())
-        except (GatewayError, ValueError) as exc:
-            error = exc if isinstance(exc, GatewayError) else GatewayError(str(exc))
-            return _unavailable(request, task, error)
-        cache.set(key, data, timeout=7 * 86400)
+def _placeholder(text: str, status: int = 200) -> HttpResponse:
     return HttpResponse(
-        data,
-        content_type="image/webp",
-        headers={
-            "ETag": etag,
-            "Cache-Control": "private, max-age=604800",
-            "Content-Security-Policy": FILE_CSP,
-        },
+        PLACEHOLDER.format(text),
+        content_type="image/svg+xml",
+        status=status,
+        headers={"Content-Security-Policy": FILE_CSP, "Cache-Control": "private, no-store"},
     )
 
 
-def _unavailable(
-    request: AuthedRequest, task: TrackedTask, exc: GatewayError, status: int = 502
-) -> HttpResponse:
+def _unavailable(request: AuthedRequest, task: TrackedTask, exc: GatewayError) -> HttpResponse:
     """An <img> gets a placeholder picture; a person gets a page that says what happened."""
+    status = 502
     if isinstance(exc, TaskNotFound) or exc.permanent and exc.status in (403, 404, 410):
         status = 404
-    if request.GET.get("thumb") or request.headers.get("Sec-Fetch-Dest") == "image":
-        return HttpResponse(
-            UNAVAILABLE_SVG,
-            content_type="image/svg+xml",
-            status=status,
-            headers={"Content-Security-Policy": FILE_CSP},
-        )
+    if request.headers.get("Sec-Fetch-Dest") in ("image", "video"):
+        return _placeholder("Image unavailable", status=status)
     context = {"task": task, "message": exc.message}
     return render(request, "tracker/image_unavailable.html", context, status=status)

@@ -10,8 +10,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import gateway
-from ..models import TrackedTask
+from .. import archive, gateway
+from ..models import ArchivedFile, TrackedTask
 from .common import AuthedRequest, owned_task
 
 
@@ -21,11 +21,40 @@ from .common import AuthedRequest, owned_task
 def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.htmx and request.GET.get("poll"):
         gateway.refresh_task_if_due(task)
-        response = render(request, "tracker/task_detail.html#task-panel", {"task": task})
+        response = render(request, "tracker/task_detail.html#task-panel", _detail(task))
         if not task.live:
             response.status_code = HTMX_STOP_POLLING
         return response
-    return render(request, "tracker/task_detail.html", {"task": task})
+    return render(request, "tracker/task_detail.html", _detail(task))
+
+
+def _detail(task: TrackedTask, **extra) -> dict:
+    """The page's context: the task and its archived files, sorted by kind."""
+    files = list(task.files.select_related("original"))
+    return {
+        "task": task,
+        "whole": next((f for f in files if f.part == ArchivedFile.WHOLE), None),
+        "quadrants": [f for f in files if f.is_quadrant],
+        "videos": [f for f in files if f.part >= ArchivedFile.FIRST_VIDEO],
+        **extra,
+    }
+
+
+@login_required
+@owned_task
+@require_http_methods(["GET", "POST"])
+def task_archive(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
+    """The archive line of the page: polled while a job is owed; POST tries again after a
+    failure that will not retry by itself."""
+    if request.method == "POST" and not task.archiving and task.is_done:
+        archive.retry(task)
+        task.refresh_from_db()
+    if not request.htmx:
+        return redirect("task_detail", task_id=task.task_id)
+    response = render(request, "tracker/_archive_state.html", _detail(task))
+    if not task.archiving:
+        response.status_code = HTMX_STOP_POLLING
+    return response
 
 
 @login_required
@@ -33,7 +62,7 @@ def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 @require_GET
 def task_seed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     seed, seed_error, can_retry = gateway.seed(task)
-    context = {"task": task, "seed": seed, "seed_error": seed_error, "seed_can_retry": can_retry}
+    context = _detail(task, seed=seed, seed_error=seed_error, seed_can_retry=can_retry)
     template = "tracker/task_detail.html#seed" if request.htmx else "tracker/task_detail.html"
     return render(request, template, context)
 
@@ -45,7 +74,7 @@ def task_recheck(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     gateway.recheck(task)
     task.refresh_from_db()
     if request.htmx:
-        return render(request, "tracker/task_detail.html#task-panel", {"task": task})
+        return render(request, "tracker/task_detail.html#task-panel", _detail(task))
     if task.last_error:
         messages.warning(request, task.last_error)
     else:
@@ -61,7 +90,7 @@ def task_recheck(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def task_untrack(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.method == "POST":
-        task.delete()
+        archive.forget(TrackedTask.objects.filter(pk=task.pk))
         messages.success(request, f"Stopped tracking {task.task_id}.")
         return redirect("dashboard")
     return render(request, "tracker/untrack_confirm.html", {"task": task})

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from tracker import archive
 from tracker.gateway import track
 from tracker.models import TrackedTask
 
@@ -29,7 +30,7 @@ class Command(BaseCommand):
         user, _ = get_user_model().objects.get_or_create(username=username)
         user.set_password(password)
         user.save()
-        TrackedTask.objects.filter(user=user).delete()
+        archive.forget(TrackedTask.objects.filter(user=user))
         result = track(user, "\n".join(ids))  # the list shows them in the seed's order
         state = "asked the sandbox" if result.gateway_ok else "the sandbox did not answer yet"
         self.stdout.write(f"demo user {username!r}: {len(result.added)} tasks tracked ({state})")

@@ -1,0 +1,28 @@
+"""Background jobs (Django's Tasks framework, run by `python manage.py db_worker`). Thin:
+each one hands its work to the module that owns it."""
+
+from __future__ import annotations
+
+from django.tasks import task
+from django.utils import timezone
+
+from .models import Status, TrackedTask
+
+
+@task()
+def archive_images(row_id: int) -> str:
+    """Keep a finished task's images (tracker/archive.py). Retries schedule themselves."""
+    from . import archive  # archive reaches the gateway service, which reaches refresh
+
+    return archive.run(row_id)
+
+
+def archive_soon(rows: list[TrackedTask]) -> None:
+    """Queue an archive job for each row that succeeded with something to keep (never done
+    in the request that sees the success)."""
+    now = timezone.now()
+    for row in rows:
+        has_media = row.image_url or row.video_url
+        if row.status == Status.SUCCESS and has_media and row.archived_at is None:
+            TrackedTask.objects.filter(pk=row.pk).update(archive_due_at=now)
+            archive_images.enqueue(row.pk)

@@ -1,0 +1,73 @@
+"""Files on image hosts (Midjourney's and Discord's CDNs, where novicezk and trueai gateways
+leave their pictures): fetched with no token at all, through the same address guard as the
+gateway, and under the same rules as the gateway's own images: typed by their bytes, capped
+by header and by count, on one deadline. A redirect is followed only to another allowed host.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from django.conf import settings
+
+from .client import USER_AGENT, image_stream
+from .errors import UpstreamError, _transport_error
+from .guard import GuardedTransport
+from .stream import ImageStream
+
+MAX_REDIRECTS = 3
+
+
+def host_of(url: str) -> str:
+    """The lower-case host of an http(s) URL, or "" for anything else."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return ""
+    return parsed.host.lower() if parsed.scheme in ("http", "https") else ""
+
+
+def not_allowed(host: str) -> UpstreamError:
+    return UpstreamError(
+        f"The image is on {host or 'an unknown host'}, which is not an allowed image host "
+        "(MJDASH_IMAGE_HOSTS).",
+        permanent=True,
+    )
+
+
+class FileFetcher:
+    """One process-wide client for image hosts. It carries no credentials, so nothing the
+    gateway trusts us with can leak to a CDN or to wherever a CDN redirects."""
+
+    def __init__(self, *, allow_private: bool, transport: httpx.BaseTransport | None = None):
+        timeout = float(settings.MJDASH_GATEWAY_TIMEOUT)
+        self._http = httpx.Client(
+            headers={"User-Agent": USER_AGENT, "Accept": "image/*,video/*"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            follow_redirects=False,
+            transport=transport or GuardedTransport(allow_private=allow_private),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def open(self, url: str, allowed_hosts: set[str], max_bytes: int) -> ImageStream:
+        """Open `url` for streaming. Raises UpstreamError for a host that is not allowed
+        (before any connection), a redirect that leaves them, or anything ImageStream
+        refuses."""
+        deadline = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT
+        for _ in range(MAX_REDIRECTS + 1):
+            host = host_of(url)
+            if host not in allowed_hosts:
+                raise not_allowed(host)
+            try:
+                response = self._http.send(self._http.build_request("GET", url), stream=True)
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc) from exc
+            if response.is_redirect:
+                url = str(response.url.join(response.headers.get("location", "")))
+                response.close()
+                continue
+            return image_stream(response, deadline, max_bytes)
+        raise UpstreamError("The image host redirected too many times.", permanent=True)
