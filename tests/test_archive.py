@@ -4,21 +4,29 @@ served from there, with no gateway call, long after the gateway's link has died.
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from django.core.files.storage import storages
+from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
 from tests.conftest import (
     BOB_TOKEN,
+    ROOT,
     run_worker,
     start_sandbox,
     track_new_task,
     use_gateway,
+    wait_until,
 )
 from tracker.models import ArchivedFile, Blob, TrackedTask
 
@@ -233,3 +241,45 @@ def test_archived_files_are_named_by_their_sha256(alice_client, sandbox):
     for f in ArchivedFile.objects.filter(task=row).select_related("original"):
         path = Path(storages["archive"].path(f.original.name))
         assert hashlib.sha256(path.read_bytes()).hexdigest() == f.original.sha256
+
+
+def worker_process(settings, *args: str) -> subprocess.Popen:
+    """`python manage.py db_worker`, a separate process on this test's database and archive."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": "sqlite:///" + connection.settings_dict["NAME"],
+        "MJDASH_ARCHIVE_OPTIONS": json.dumps(settings.STORAGES["archive"]["OPTIONS"]),
+        "MJDASH_GATEWAY_URL": settings.MJDASH_GATEWAY_URL,
+        "MJDASH_GATEWAY_TOKEN": settings.MJDASH_GATEWAY_TOKEN,
+        "MJDASH_ARCHIVE_LEASE_SECONDS": str(settings.MJDASH_ARCHIVE_LEASE_SECONDS),
+    }
+    command = [sys.executable, "manage.py", "db_worker", "--interval", "0.1", *args]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+
+
+def test_a_worker_killed_mid_archive_leaves_no_partial_file_and_the_next_one_finishes(
+    alice_client, sandbox, settings
+):
+    settings.MJDASH_ARCHIVE_LEASE_SECONDS = 3
+    task_id = track_new_task(alice_client, sandbox)
+    sandbox.fault("image", "drip", seconds=0.1)  # the image arrives a byte at a time
+    worker = worker_process(settings, "--no-startup-delay")
+    try:
+        wait_until(lambda: sandbox.stats().get("image"), timeout=20)  # mid-download
+        time.sleep(0.5)
+        worker.kill()  # SIGKILL: no cleanup code runs
+        worker.wait(timeout=5)
+    finally:
+        worker.kill()
+    row = TrackedTask.objects.get(task_id=task_id)
+    assert row.archived_at is None and row.archive_lease_until is not None
+    assert archive_files() == [] and Blob.objects.count() == 0  # nothing partial kept
+    sandbox.clear_faults()
+    time.sleep(3.5)  # the dead worker's lease runs out
+    alice_client.get("/")  # the next page view queues the lost job again
+    finished = worker_process(settings, "--batch", "--no-startup-delay")
+    assert finished.wait(timeout=60) == 0
+    row.refresh_from_db()
+    assert row.archived_at is not None, row.archive_error
+    assert len(archive_files()) == 10

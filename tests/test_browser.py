@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
+import zipfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, run_worker, track_new_task
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+SHOTS = Path("/tmp/shots")  # screenshots of the archive's pages, to look at by eye
 
 pytestmark = [
     pytest.mark.browser,
@@ -211,3 +216,216 @@ def test_no_page_scrolls_sideways_on_a_phone_whatever_the_tasks_state(
     assert style == ["0px", "default"], style
     assert wide == {}, wide
     assert errors == [], errors
+
+
+def alice_tracks(alice, sandbox, *tasks: dict, archive: bool = True) -> list[str]:
+    """Make finished tasks at the sandbox, track them as alice (through the test client, as a
+    paste would), and let the worker archive them."""
+    from django.test import Client
+
+    from tracker.models import TrackedTask
+
+    client = Client()
+    client.force_login(alice)
+    ids = [track_new_task(client, sandbox, **fields) for fields in tasks]
+    if archive:
+        run_worker()
+        rows = TrackedTask.objects.filter(task_id__in=ids)
+        assert all(r.archived_at for r in rows), [(r.task_id, r.archive_error) for r in rows]
+    return ids
+
+
+def loaded_sizes(page, selector: str) -> list[list[int]]:
+    """Wait until every image `selector` matches has loaded; their natural sizes."""
+    page.wait_for_function(
+        "s => [...document.querySelectorAll(s)].every(i => i.complete)", arg=selector
+    )
+    return page.eval_on_selector_all(
+        selector, "all => all.map(i => [i.naturalWidth, i.naturalHeight])"
+    )
+
+
+def image_paths(urls: list[str]) -> list[str]:
+    """The /mj/image/... requests among `urls`, as path?query."""
+    parts = [urlsplit(u) for u in urls]
+    return [
+        p.path + (f"?{p.query}" if p.query else "")
+        for p in parts
+        if p.path.startswith("/mj/image/")
+    ]
+
+
+def download_zip(page, button: str) -> zipfile.ZipFile:
+    with page.expect_download() as info:
+        page.click(button)
+    download = info.value
+    assert download.suggested_filename.startswith("mjdash-"), download.suggested_filename
+    return zipfile.ZipFile(download.path())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_gallery_loads_only_thumbnails_and_zips_the_ticked_images(
+    browser_page, live_server, alice, sandbox
+):
+    from playwright.sync_api import expect
+
+    page, errors = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    fox, owl, cat = alice_tracks(
+        alice, sandbox,
+        {"prompt": "first fox", "action": "IMAGINE"},
+        {"prompt": "second owl", "action": "UPSCALE"},
+        {"prompt": "third cat", "action": "IMAGINE"},
+    )  # fmt: skip
+    log_in(page, live_server.url)
+    page.wait_for_load_state("networkidle")
+    requests: list[str] = []
+    content_types: dict[str, str] = {}
+    page.on("request", lambda r: requests.append(r.url))
+    page.on(
+        "response",
+        lambda r: content_types.__setitem__(urlsplit(r.url).path, r.headers.get("content-type")),
+    )
+
+    page.goto(f"{live_server.url}/gallery/")
+    expect(page.locator(".gallery li")).to_have_count(3)
+    sizes = loaded_sizes(page, ".gallery img")
+    assert all(max(size) == 512 for size in sizes), sizes  # the archive's 512 px WebP
+    page.wait_for_load_state("networkidle")
+    thumbs = sorted(f"/mj/image/{i}/thumb" for i in (fox, owl, cat))
+    assert sorted(image_paths(requests)) == thumbs  # no original, no ?pending placeholder
+    assert {content_types[t] for t in thumbs} == {"image/webp"}
+
+    # Tick two, and the "Selected" ZIP holds those two and their metadata, nothing else.
+    page.check(f"#pick-{fox} input")
+    page.check(f"#pick-{cat} input")
+    selected = download_zip(page, "#zip-selected")
+    assert selected.testzip() is None
+    assert set(selected.namelist()) == {
+        f"first-fox_{fox}.png",
+        f"third-cat_{cat}.png",
+        "metadata.json",
+        "metadata.csv",
+    }
+    assert selected.read(f"first-fox_{fox}.png").startswith(b"\x89PNG")
+    assert sorted(r["id"] for r in json.loads(selected.read("metadata.json"))) == sorted([fox, cat])
+
+    # "All" holds every image, whatever is ticked.
+    everything = download_zip(page, "#zip-form button[value=all]")
+    pngs = sorted(n for n in everything.namelist() if n.endswith(".png"))
+    assert pngs == sorted([f"first-fox_{fox}.png", f"second-owl_{owl}.png", f"third-cat_{cat}.png"])
+    records = json.loads(everything.read("metadata.json"))
+    assert sorted(r["id"] for r in records) == sorted([fox, owl, cat])
+
+    # Split grids: a grid becomes its four images, an upscale stays one.
+    page.check("#zip-form input[name=quadrants]")
+    split = download_zip(page, "#zip-form button[value=all]")
+    names = split.namelist()
+    assert [n for n in names if fox in n] == [f"first-fox_{fox}_{n}.png" for n in (1, 2, 3, 4)]
+    assert f"second-owl_{owl}.png" in names
+    # Downloading never loaded an original into the page.
+    assert all(p.endswith("/thumb") for p in image_paths(requests)), image_paths(requests)
+    assert errors == [], errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gallery_tile_waiting_for_the_archive_turns_into_its_thumbnail(
+    browser_page, live_server, alice, sandbox
+):
+    from playwright.sync_api import expect
+
+    page, errors = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    (task_id,) = alice_tracks(alice, sandbox, {"prompt": "a late fox"}, archive=False)
+    log_in(page, live_server.url)
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{live_server.url}/gallery/")
+    image = page.locator(f"#item-{task_id} img")
+    expect(image).to_have_attribute("src", re.compile(r"/thumb\?pending=\d+$"))
+    assert loaded_sizes(page, f"#item-{task_id} img") == [[320, 320]]  # the "Archiving…" SVG
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "gallery-archiving-1280.png"), full_page=True)
+
+    run_worker()
+    expect(image).to_have_attribute("src", f"/mj/image/{task_id}/thumb", timeout=10_000)
+    assert max(loaded_sizes(page, f"#item-{task_id} img")[0]) == 512
+    page.screenshot(path=str(SHOTS / "gallery-archived-1280.png"), full_page=True)
+    assert all("/thumb" in p for p in image_paths(requests)), image_paths(requests)
+    assert errors == [], errors
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_archive_pages_on_a_desktop_and_a_phone(
+    browser_page, live_server, alice, sandbox, width
+):
+    """The gallery, an archived grid, an archived video and the archive's card in Settings:
+    no console error or CSP violation on any, no sideways scroll, and a screenshot of each."""
+    from playwright.sync_api import expect
+
+    page, errors = browser_page
+    page.set_viewport_size({"width": width, "height": 900 if width > 390 else 844})
+    grid, upscale, video = alice_tracks(
+        alice, sandbox,
+        {"prompt": "a red fox in the snow, cinematic light, --ar 1:1", "action": "IMAGINE"},
+        {"prompt": "an owl on a branch at dusk", "action": "UPSCALE"},
+        {"prompt": "waves rolling onto a beach", "action": "VIDEO"},
+    )  # fmt: skip
+    log_in(page, live_server.url)
+    SHOTS.mkdir(exist_ok=True)
+    problems: dict[str, object] = {}
+
+    def visit(name: str, path: str) -> None:
+        page.goto(live_server.url + path)
+        page.wait_for_load_state("networkidle")
+
+    def settle(name: str) -> None:
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        if scroll > width:
+            problems[f"{name}: scrolls sideways"] = scroll
+        if errors:
+            problems[f"{name}: console"] = list(errors)
+            errors.clear()
+
+    visit("gallery", "/gallery/")
+    expect(page.locator(".gallery li")).to_have_count(3)
+    sizes = loaded_sizes(page, ".gallery img")
+    assert all(max(size) == 512 for size in sizes), sizes
+    settle("gallery")
+
+    visit("grid", f"/tasks/{grid}/")
+    expect(page.locator("h2", has_text="The four images")).to_be_visible()
+    expect(page.locator(".quadrants img")).to_have_count(4)
+    assert all(max(size) == 512 for size in loaded_sizes(page, ".quadrants img"))
+    assert loaded_sizes(page, "img.full") == [[2048, 2048]]
+    expect(page.locator(".archive-state.ok")).to_contain_text("Kept in your archive")
+    settle("detail-grid")
+
+    visit("video", f"/tasks/{video}/")
+    player = page.locator("video.full")
+    expect(player).to_be_visible()
+    expect(player).to_have_attribute("poster", f"/mj/image/{video}/thumb")
+    page.wait_for_function(
+        "() => { const v = document.querySelector('video.full');"
+        " return v.error !== null || v.readyState >= 1; }"
+    )
+    state = player.evaluate("v => ({error: v.error && v.error.code, width: v.videoWidth})")
+    assert state["error"] is None and state["width"] > 0, state
+    played = player.evaluate(
+        "v => { v.muted = true; return v.play().then(() => new Promise(done =>"
+        " setTimeout(() => done(v.currentTime), 500))); }"
+    )
+    assert played > 0, "the video did not play"
+    player.evaluate("v => { v.pause(); v.currentTime = 0; }")
+    expect(page.locator(".archive-state.ok")).to_contain_text("Kept in your archive")
+    settle("detail-video")
+
+    visit("settings", "/settings/")
+    card = page.locator("section.card", has_text="Your image archive")
+    expect(card).to_contain_text("3 tasks kept")
+    settle("settings")
+
+    assert problems == {}, problems

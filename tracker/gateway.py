@@ -193,9 +193,11 @@ def open_image(task: TrackedTask, max_bytes: int | None = None) -> ImageStream:
     try:
         return _followed(task, client.open_image, task.task_id, limit)
     except UpstreamError as exc:
-        fallback = path_on_gateway(task.gateway.base_url, url)
-        if not fallback or exc.status not in (200, 404):
+        if not url or exc.status not in (200, 404):
             raise
+        fallback = path_on_gateway(task.gateway.base_url, url)
+        if not fallback:  # no image proxy here, and imageUrl is on a host we may not ask
+            raise (not_allowed(host_of(url)) if exc.status == 404 else exc) from exc
         return _followed(task, client.open_path, fallback, limit)
 
 

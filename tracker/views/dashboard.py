@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import gateway
+from .. import archive, gateway
 from ..forms import PasteForm
 from ..models import TrackedTask, TrackedTaskQuerySet
 from .common import AuthedRequest
@@ -35,6 +35,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
             form = PasteForm()
     if request.method == "GET":
         gateway.refresh_due(request.user)
+        archive.sweep()  # archive jobs a dead worker lost, at most once a minute
     context = {"form": form, "result": result, **_list_context(request)}
     if request.htmx and request.method == "POST":
         return render(request, "tracker/dashboard.html#paste-response", context)

@@ -12,7 +12,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import zips
+from .. import archive, zips
 from ..models import TrackedTask
 from .common import TASK_ID, AuthedRequest
 
@@ -34,6 +34,7 @@ def _images(request: AuthedRequest):
 def gallery(request: AuthedRequest) -> HttpResponse:
     if request.htmx and request.GET.get("item"):  # one tile waiting for its thumbnail
         return _item(request, request.GET["item"])
+    archive.sweep()  # archive jobs a dead worker lost, at most once a minute
     page = Paginator(_images(request), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page_obj": page,
