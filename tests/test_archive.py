@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -221,17 +222,49 @@ def test_with_the_gateway_gone_every_archived_file_is_still_served(
     try:
         settings.MJDASH_GATEWAY_URL = gone.url
         row = archived(alice_client, gone, prompt="soon gone")
+        clip = archived(alice_client, gone, prompt="a clip", action="VIDEO")
     finally:
         gone.process.kill()
         gone.process.wait(timeout=5)
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{gone.url}/_sandbox/health")
-    for path in ("", "/thumb", "/1", "/2/thumb"):
-        response = alice_client.get(f"/mj/image/{row.task_id}{path}")
+    paths = [f"{row.task_id}{p}" for p in ("", "/thumb", "/1", "/2/thumb")]
+    paths += [f"{clip.task_id}/{f.part}" for f in clip.files.all()]
+    for path in paths:
+        response = alice_client.get(f"/mj/image/{path}")
         assert response.status_code == 200, path
         b"".join(response.streaming_content)
     page = alice_client.get("/gallery/")
     assert page.status_code == 200 and row.task_id in page.content.decode()
+    response = alice_client.post("/gallery/download.zip", {"scope": "all"})
+    names = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist()
+    assert f"soon-gone_{row.task_id}.png" in names
+    assert any(n.startswith(f"a-clip_{clip.task_id}") and n.endswith(".mp4") for n in names)
+    assert "errors.txt" not in names
+
+
+def test_a_video_plays_from_the_archive_with_a_poster_and_seeks_by_range(alice_client, sandbox):
+    row = archived(alice_client, sandbox, prompt="a clip", action="VIDEO")
+    videos = [f for f in row.files.select_related("original", "thumbnail") if f.is_video]
+    assert videos, list(row.files.values_list("part", "original__content_type"))
+    clip = videos[0]
+    assert clip.thumbnail is not None and clip.thumbnail.content_type == "image/webp"
+    url = f"/mj/image/{row.task_id}/{clip.part}"
+    whole = alice_client.get(url)
+    assert whole["Accept-Ranges"] == "bytes"
+    body = b"".join(whole.streaming_content)
+    assert len(body) == clip.original.size
+    part = alice_client.get(url, headers={"Range": "bytes=100-299"})
+    assert part.status_code == 206
+    assert part["Content-Range"] == f"bytes 100-299/{clip.original.size}"
+    assert b"".join(part.streaming_content) == body[100:300]
+    tail = alice_client.get(url, headers={"Range": "bytes=-50"})
+    assert b"".join(tail.streaming_content) == body[-50:]
+    beyond = alice_client.get(url, headers={"Range": f"bytes={clip.original.size}-"})
+    assert beyond.status_code == 416
+    assert beyond["Content-Range"] == f"bytes */{clip.original.size}"
+    page = alice_client.get(f"/tasks/{row.task_id}/").content.decode()
+    assert f'src="{url}"' in page and f'poster="{url}/thumb"' in page
 
 
 def test_archived_files_are_named_by_their_sha256(alice_client, sandbox):
@@ -264,6 +297,7 @@ def test_a_worker_killed_mid_archive_leaves_no_partial_file_and_the_next_one_fin
     settings.MJDASH_ARCHIVE_LEASE_SECONDS = 3
     task_id = track_new_task(alice_client, sandbox)
     sandbox.fault("image", "drip", seconds=0.1)  # the image arrives a byte at a time
+    sandbox.reset_stats()
     worker = worker_process(settings, "--no-startup-delay")
     try:
         wait_until(lambda: sandbox.stats().get("image"), timeout=20)  # mid-download
@@ -283,3 +317,27 @@ def test_a_worker_killed_mid_archive_leaves_no_partial_file_and_the_next_one_fin
     row.refresh_from_db()
     assert row.archived_at is not None, row.archive_error
     assert len(archive_files()) == 10
+
+
+def test_behind_nginx_the_web_server_sends_the_bytes(alice_client, sandbox, settings):
+    row = archived(alice_client, sandbox)
+    settings.MJDASH_ACCEL_REDIRECT = "/archive-internal/"
+    response = alice_client.get(f"/mj/image/{row.task_id}")
+    blob = row.files.get(part=0).original
+    assert response["X-Accel-Redirect"] == f"/archive-internal/{blob.name}"
+    assert response.content == b""
+    assert response["ETag"] == f'"{blob.sha256}"'
+    assert response["Content-Type"] == "image/png"
+
+
+def test_a_waiting_thumbnail_asks_again_until_the_archive_has_it(alice_client, sandbox):
+    task_id = track_new_task(alice_client, sandbox, prompt="soon")
+    gallery = alice_client.get("/gallery/").content.decode()
+    assert f'hx-get="/tasks/{task_id}/thumb/"' in gallery  # the tile asks again
+    waiting = alice_client.get(f"/tasks/{task_id}/thumb/", headers={"HX-Request": "true"})
+    assert waiting.status_code == 200 and "hx-trigger" in waiting.content.decode()
+    run_worker()
+    done = alice_client.get(f"/tasks/{task_id}/thumb/", headers={"HX-Request": "true"})
+    assert done.status_code == 286  # htmx stops asking
+    assert f'src="/mj/image/{task_id}/thumb"' in done.content.decode()
+    assert "hx-get" not in done.content.decode()

@@ -34,7 +34,7 @@ def test_a_task_polls_to_success_then_polling_stops(alice_client, alice, sandbox
     final = wait_until(polled_to_done, timeout=10, every=0.2)
     body = final.content.decode()
     assert "Done" in body and 'value="100"' in body
-    assert "hx-trigger" not in body  # the final markup carries no polling
+    assert 'hx-get="/tasks/list/' not in body  # the final list carries no polling
     assert TrackedTask.objects.get(user=alice).status == "SUCCESS"
 
 

@@ -292,6 +292,13 @@ class TrackedTask(models.Model):
         return bool(self.image_url)
 
     @property
+    def archiving_recently(self) -> bool:
+        """Archiving, with its job queued in the last ten minutes: worth a page asking
+        again (a site that runs no worker does not make pages poll for ever)."""
+        due = self.archive_due_at
+        return self.archiving and due is not None and timezone.now() - due < timedelta(minutes=10)
+
+    @property
     def has_media(self) -> bool:
         return bool(self.image_url or self.video_url)
 

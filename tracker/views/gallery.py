@@ -10,11 +10,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import archive, zips
 from ..models import TrackedTask
-from .common import TASK_ID, AuthedRequest
+from .common import AuthedRequest
 
 PAGE_SIZE = 50
 SCOPES = {"all", "new", "selected"}
@@ -32,8 +31,6 @@ def _images(request: AuthedRequest):
 @login_required
 @require_GET
 def gallery(request: AuthedRequest) -> HttpResponse:
-    if request.htmx and request.GET.get("item"):  # one tile waiting for its thumbnail
-        return _item(request, request.GET["item"])
     archive.sweep()  # archive jobs a dead worker lost, at most once a minute
     page = Paginator(_images(request), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
@@ -41,16 +38,6 @@ def gallery(request: AuthedRequest) -> HttpResponse:
         "new_count": _images(request).filter(downloaded_at=None).count(),
     }
     return render(request, "tracker/gallery.html", context)
-
-
-def _item(request: AuthedRequest, task_id: str) -> HttpResponse:
-    task = _images(request).filter(task_id=task_id).first() if TASK_ID.fullmatch(task_id) else None
-    if task is None:
-        raise Http404("No such image.")
-    response = render(request, "tracker/gallery.html#item", {"task": task})
-    if not task.archiving:
-        response.status_code = HTMX_STOP_POLLING
-    return response
 
 
 @login_required

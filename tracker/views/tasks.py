@@ -51,8 +51,22 @@ def task_archive(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
         task.refresh_from_db()
     if not request.htmx:
         return redirect("task_detail", task_id=task.task_id)
-    response = render(request, "tracker/_archive_state.html", _detail(task))
-    if not task.archiving:
+    return _while_archiving(request, task, "tracker/_archive_state.html", _detail(task))
+
+
+@login_required
+@owned_task
+@require_GET
+def task_thumb(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
+    """A thumbnail still being archived, asked again until it is there."""
+    context = {"task": task, "small": bool(request.GET.get("small"))}
+    return _while_archiving(request, task, "tracker/_thumb.html", context)
+
+
+def _while_archiving(request, task: TrackedTask, template: str, context: dict) -> HttpResponse:
+    """A partial that htmx asks for again while the task is being archived, then no more."""
+    response = render(request, template, context)
+    if not task.archiving_recently:
         response.status_code = HTMX_STOP_POLLING
     return response
 
