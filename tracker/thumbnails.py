@@ -11,7 +11,9 @@ from typing import BinaryIO
 from django.utils.text import slugify
 from PIL import Image
 
-from .models import EXTENSIONS
+from .models import EXTENSIONS, ArchivedFile
+
+FIRST_VIDEO_PART = ArchivedFile.FIRST_VIDEO
 
 # Decoding takes about 4 bytes a pixel whatever the file's size, so the limit is on the
 # pixels a header declares, checked before a byte is decoded: 25 Mpx (~100 MB at most)
@@ -86,7 +88,10 @@ def first_frame(source: BinaryIO) -> Image.Image:
 
 
 def download_name(prompt: str, task_id: str, content_type: str, part: int | None = None) -> str:
-    """<prompt-slug>_<id>[_n].<ext>, readable and safe on every file system."""
+    """<prompt-slug>_<id>[_n].<ext> (n: the grid's n-th image; videoN: its N-th clip),
+    readable and safe on every file system."""
     slug = slugify(prompt, allow_unicode=True)[:60].strip("-_") or "midjourney"
     suffix = f"_{part}" if part else ""
+    if part and part >= FIRST_VIDEO_PART:
+        suffix = f"_video{part - FIRST_VIDEO_PART + 1}"
     return f"{slug}_{task_id}{suffix}.{EXTENSIONS.get(content_type, 'bin')}"

@@ -49,6 +49,20 @@
     });
   });
 
+  // The gallery's "Selected" ZIP button says how many are ticked, and waits for one.
+  function countSelected() {
+    var button = document.querySelector("[data-selected-count]");
+    if (!button) return;
+    var ticked = document.querySelectorAll('input[name="ids"][form="zip-form"]:checked').length;
+    button.textContent = ticked ? "Selected (" + ticked + ")" : "Selected";
+    button.disabled = ticked === 0;
+    button.title = ticked ? "" : "Tick images first";
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches('input[name="ids"]')) countSelected();
+  });
+  document.addEventListener("DOMContentLoaded", countSelected);
+
   // Ctrl/Cmd+Enter sends the paste box.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;

@@ -28,7 +28,7 @@ FILE_CSP = "default-src 'none'; sandbox"
 PLACEHOLDER = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 320 320" width="320" height="320">'
     '<rect width="320" height="320" fill="#e9ecef"/>'
-    '<text x="160" y="165" font-family="sans-serif" font-size="18" fill="#6c757d" '
+    '<text x="160" y="170" font-family="sans-serif" font-size="30" fill="#495057" '
     'text-anchor="middle">{}</text></svg>'
 )
 

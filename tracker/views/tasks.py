@@ -29,13 +29,19 @@ def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 
 
 def _detail(task: TrackedTask, **extra) -> dict:
-    """The page's context: the task and its archived files, sorted by kind."""
+    """The page's context: the task and its archived files, sorted by kind. A clip takes the
+    main spot when the task has one (the still becomes its poster)."""
     files = list(task.files.select_related("original"))
+    whole = next((f for f in files if f.part == ArchivedFile.WHOLE), None)
+    videos = [f for f in files if f.part >= ArchivedFile.FIRST_VIDEO]
+    main_video = videos[0] if videos else (whole if whole and whole.is_video else None)
     return {
         "task": task,
-        "whole": next((f for f in files if f.part == ArchivedFile.WHOLE), None),
+        "whole": whole,
+        "main_video": main_video,
         "quadrants": [f for f in files if f.is_quadrant],
-        "videos": [f for f in files if f.part >= ArchivedFile.FIRST_VIDEO],
+        "videos": [f for f in videos if f is not main_video],
+        "kept_bytes": sum(f.original.size for f in files),
         **extra,
     }
 
