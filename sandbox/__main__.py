@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--server-address", default="", help="base of imageUrl values (new-api's ServerAddress)"
     )
+    parser.add_argument(
+        "--cdn-address",
+        default="",
+        help="base of the URLs of files on Midjourney's CDN: novicezk and trueai imageUrl, "
+        "imageUrls, videos (default http://localhost:PORT, this server under another name)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 
@@ -57,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         step_seconds=args.step_seconds,
         image_dir=image_dir,
         server_address=args.server_address,
+        cdn_address=args.cdn_address,
         mode=args.mode,
     )
     for pair in args.token:
@@ -68,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     server.verbose = args.verbose
     print(
         f"sandbox listening on http://{args.host}:{server.server_address[1]} "
-        f"({seeded} seeded tasks, step {args.step_seconds}s)",
+        f"({seeded} seeded tasks, step {args.step_seconds}s, CDN at {sandbox.cdn_address})",
         flush=True,
     )
     try:

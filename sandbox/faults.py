@@ -1,8 +1,10 @@
 """Faults a test can switch on per endpoint: POST /_sandbox/faults, POST /_sandbox/faults/clear.
 
-Each fault has an endpoint ("fetch", "list_by_condition", "image_seed", "image", or "*"), a
-kind, an optional count of requests it applies to (`times`, default: until cleared) and the
-kind's own parameters.
+Each fault has an endpoint, a kind, an optional count of requests it applies to (`times`,
+default: until cleared) and the kind's own parameters. Endpoints are the handlers' names:
+"fetch", "list_by_condition", "image_seed", "image" (new-api's /mj/image proxy), "submit",
+"attachment" (the CDN's pictures, quadrants and thumbnails), "video" (every video route), or
+"*" for all of them.
 """
 
 from __future__ import annotations
@@ -12,20 +14,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 KINDS = {
-    "latency",  # {seconds}: answer normally, but late
-    "drip",  # {seconds}: send the normal answer one byte at a time, `seconds` apart
-    "status",  # {status, body?, content_type?}: e.g. 500 or 502
-    "rate_limit",  # {retry_after}: 429 with Retry-After and an empty body (trueai)
+    # Any endpoint:
+    "latency",  # {seconds=1}: answer normally, but late
+    "drip",  # {seconds=0.5}: the normal answer one byte at a time, `seconds` apart (200 bytes)
+    "truncated",  # the normal answer cut in half, with the full Content-Length promised
+    "status",  # {status=500, body?, content_type?}: e.g. 500 or 502
+    "rate_limit",  # {retry_after=1}: 429 with Retry-After and an empty body (trueai)
     "overload",  # new-api's 503 system_cpu_overloaded JSON
     "garbage",  # 200 application/json that is not JSON
-    "truncated",  # the normal answer cut in half, with the full Content-Length promised
     "reset",  # the connection is reset before any answer
     "html",  # 200 text/html (a CDN challenge page or an SPA)
-    "duplicates",  # list-by-condition: every row twice, one copy with an older state (E15)
-    "shuffle",  # list-by-condition: rows in reverse order
-    "expired",  # image: {status: 403|404} with new-api's passthrough {"error": "..."}
-    "oversized",  # image: {mb} megabytes of PNG-typed bytes
-    "redirect",  # {location}: a 302 elsewhere
+    "redirect",  # {location=http://169.254.169.254/}: a 302 elsewhere
+    # list_by_condition:
+    "duplicates",  # every row twice, one copy with an older state (E15)
+    "shuffle",  # rows in reverse order
+    # Files (image, attachment, video); "image/png" below is "video/mp4" on video:
+    # {status=404}: image: new-api's passthrough {"error": "This content is no longer
+    # available."}; attachment, video: the same sentence as text/plain, as Discord's CDN says it
+    "expired",
+    "oversized",  # {mb=60}: megabytes of PNG-typed bytes, chunked with no Content-Length
+    "oversized_header",  # {mb=60}: Content-Length declares mb megabytes; 64 bytes, then close
+    "svg",  # 200 image/png whose body is an SVG document with onload= and <script>
+    "bomb",  # a ~100 KB well-formed PNG declaring 10000x10000 grayscale pixels
 }
 
 

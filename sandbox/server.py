@@ -5,8 +5,14 @@ with Go's sorted map keys and trailing-space descriptions, task objects in struc
 with Go zero values, the unauthenticated chunked image proxy, and the SPA page for every path
 it does not know.
 
+The same server is also the CDN that Midjourney's and Discord's files sit on, reached under
+another host name (`cdn_address`, by default `localhost` for the loopback address the gateway
+listens on): /attachments/ holds the grids, their pictures and thumbnails, /video/ the clips.
+Direct gateways (novicezk, trueai) and every imageUrls entry link there.
+
 Routes under /_sandbox/ are ours, not new-api's: tests and the demo use them to create tasks,
-read call counters and fetch the fake video.
+read call counters and switch faults on. They are never counted or faulty, except the legacy
+/_sandbox/video/<id>.mp4, which is a file like the CDN's.
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from . import shapes
+from . import shapes, videos
 from .faults import Faults
-from .pictures import TINY_MP4, ImageCache
+from .pictures import ImageCache, bomb_png
 from .tasks import SUBMIT_DESCRIPTIONS, SimTask, TaskStore, new_task_id
 
 MODES = ("new-api", "novicezk", "trueai", "spa")
@@ -44,6 +50,14 @@ SUBMIT_ACTIONS = {
     "shorten": "SHORTEN",
 }
 CHUNK = 64 * 1024
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+EXPIRED_TEXT = "This content is no longer available."
+# An SVG document that runs script wherever it is rendered as a page, sent as image/png.
+HOSTILE_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" '
+    b'onload="alert(document.domain)"><script>fetch("/steal?c="+document.cookie)</script>'
+    b'<rect width="64" height="64" fill="red"/></svg>'
+)
 
 
 def go_json(value: Any, *, sort_keys: bool = False) -> bytes:
@@ -62,6 +76,7 @@ class Sandbox:
     step_seconds: float
     image_dir: Path
     server_address: str = ""
+    cdn_address: str = ""  # where Midjourney's and Discord's CDN files are (this server)
     mode: str = "new-api"  # how every user's gateway behaves, unless `modes` says otherwise
     modes: dict[str, str] = field(default_factory=dict)  # gateway user -> mode
     store: TaskStore = field(default_factory=TaskStore)
@@ -227,24 +242,25 @@ class Handler(BaseHTTPRequestHandler):
         self.mode = self.sandbox.mode_of(self._caller())
         self.fault = None
         self._body: bytes | None = None
-        for route_method, pattern, handler in ROUTES:
-            match = re.fullmatch(pattern, path)
-            if not match or route_method != method:
-                continue
-            if not path.startswith("/mj/"):
-                handler(self, *match.groups())  # our own hooks: never faulty, never counted
-                return
-            self.sandbox.count(handler.__name__)
-            if self.mode == "spa":
-                break  # stock one-api: every /mj path is the web app
-            self.fault = self.sandbox.faults.take(handler.__name__)
-            if self.fault and self._apply_fault(method, handler, match.groups()):
-                return
-            handler(self, *match.groups())
+        hook = _match(HOOKS, method, path)
+        if hook is not None:
+            hook[0](self, **hook[1])  # our own hooks: never faulty, never counted
             return
-        else:
+        route = _match(ROUTES, method, path)
+        if route is None:
             self.sandbox.count("spa")
-        self._not_routed(method, path)
+            self._not_routed(method, path)
+            return
+        handler, args = route
+        self.endpoint = handler.__name__
+        self.sandbox.count(self.endpoint)
+        if self.mode == "spa" and path.startswith("/mj/"):
+            self._not_routed(method, path)  # stock one-api: every /mj path is the web app
+            return
+        self.fault = self.sandbox.faults.take(self.endpoint)
+        if self.fault and self._apply_fault(method, handler, args):
+            return
+        handler(self, **args)
 
     def _not_routed(self, method: str, path: str) -> None:
         if method == "POST":
@@ -254,59 +270,30 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, SPA_PAGE, "text/html; charset=utf-8")
 
-    def _apply_fault(self, method: str, handler: Any, args: tuple) -> bool:
-        """Answer with the fault instead of the endpoint; False for faults that only shape
-        the endpoint's own answer (the endpoint reads self.fault)."""
-        fault, params = self.fault, self.fault.params
+    def _apply_fault(self, method: str, handler: Any, args: dict[str, str]) -> bool:
+        """Answer with the fault instead of the endpoint; False for faults that only delay
+        the endpoint or shape its own answer (the endpoint reads self.fault)."""
+        kind, params = self.fault.kind, self.fault.params
         if method == "POST":
             self._read_body()
-        if fault.kind == "latency":
+        if kind == "latency":
             time.sleep(float(params.get("seconds", 1)))
             return False
-        if fault.kind in ("duplicates", "shuffle", "expired", "oversized"):
+        if kind in ("duplicates", "shuffle"):
             return False
-        if fault.kind in ("drip", "truncated"):
-            self._replay_badly(handler, args, fault.kind, float(params.get("seconds", 0.5)))
-        elif fault.kind == "status":
-            status = int(params.get("status", 500))
-            body = str(params.get("body", "Internal Server Error")).encode()
-            self._send(status, body, params.get("content_type", "text/plain; charset=utf-8"))
-        elif fault.kind == "rate_limit":
-            self.send_response(429)
-            self.send_header("Retry-After", str(params.get("retry_after", 1)))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif fault.kind == "overload":
-            body = {
-                "error": {
-                    "code": "system_cpu_overloaded",
-                    "message": "system cpu overloaded (cpu: 97.2%, threshold: 90%)",
-                    "type": "new_api_error",
-                }
-            }
-            self._json(503, body, sort_keys=True)
-        elif fault.kind == "garbage":
-            self._send(200, b'[{"id":"17121580\x00, "status": SUCC', "application/json")
-        elif fault.kind == "html":
-            self._send(200, b"<!doctype html><title>Just a moment...</title>", "text/html")
-        elif fault.kind == "redirect":
-            self.send_response(302)
-            self.send_header("Location", str(params.get("location", "http://169.254.169.254/")))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif fault.kind == "reset":
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
-            self.connection.close()
+        if kind in ("drip", "truncated"):
+            self._replay_badly(handler, args, kind, float(params.get("seconds", 0.5)))
+        else:
+            FAULT_ANSWERS[kind](self, params)
         return True
 
-    def _replay_badly(self, handler: Any, args: tuple, kind: str, seconds: float) -> None:
+    def _replay_badly(self, handler: Any, args: dict[str, str], kind: str, seconds: float) -> None:
         """Make the normal answer, then send it one byte per `seconds` (drip, bounded to 200
         bytes of patience), or only its first half before closing (truncated)."""
         real_wfile, buffer = self.wfile, io.BytesIO()
         self.wfile = buffer
         try:
-            handler(self, *args)
+            handler(self, **args)
         finally:
             self.wfile = real_wfile
         raw = buffer.getvalue()
@@ -321,6 +308,90 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body[i : i + 1])
             self.wfile.flush()
             time.sleep(seconds)
+
+    # --- fault answers: each replaces the endpoint's answer -------------------------------
+
+    def _fault_status(self, params: dict) -> None:
+        status = int(params.get("status", 500))
+        body = str(params.get("body", "Internal Server Error")).encode()
+        self._send(status, body, params.get("content_type", "text/plain; charset=utf-8"))
+
+    def _fault_rate_limit(self, params: dict) -> None:
+        self.send_response(429)
+        self.send_header("Retry-After", str(params.get("retry_after", 1)))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _fault_overload(self, params: dict) -> None:
+        body = {
+            "error": {
+                "code": "system_cpu_overloaded",
+                "message": "system cpu overloaded (cpu: 97.2%, threshold: 90%)",
+                "type": "new_api_error",
+            }
+        }
+        self._json(503, body, sort_keys=True)
+
+    def _fault_garbage(self, params: dict) -> None:
+        self._send(200, b'[{"id":"17121580\x00, "status": SUCC', "application/json")
+
+    def _fault_html(self, params: dict) -> None:
+        self._send(200, b"<!doctype html><title>Just a moment...</title>", "text/html")
+
+    def _fault_redirect(self, params: dict) -> None:
+        self.send_response(302)
+        self.send_header("Location", str(params.get("location", "http://169.254.169.254/")))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _fault_reset(self, params: dict) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def _fault_expired(self, params: dict) -> None:
+        """An expired file: new-api's proxy passes upstream's status and text on as JSON (E20);
+        Discord's CDN says it in plain text."""
+        status = int(params.get("status", 404))
+        if self.endpoint == "image":
+            self._json(status, {"error": EXPIRED_TEXT})
+        else:
+            self._send(status, EXPIRED_TEXT.encode(), "text/plain; charset=utf-8")
+
+    def _fault_oversized(self, params: dict) -> None:
+        """{mb} megabytes of the endpoint's media type, chunked with no Content-Length: only
+        a running count can stop it."""
+        content_type, head = self._file_type()
+        blocks = max(1, _megabytes(params) // CHUNK)
+        first = head.ljust(CHUNK, b"\x00")
+        self._stream(200, content_type, (first if i == 0 else bytes(CHUNK) for i in range(blocks)))
+
+    def _fault_oversized_header(self, params: dict) -> None:
+        """A Content-Length of {mb} megabytes, then a few real-looking bytes and a hang-up: the
+        header alone must be enough to refuse it."""
+        content_type, head = self._file_type()
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(_megabytes(params)))
+        self._common_headers()
+        self.end_headers()
+        self.wfile.write(head.ljust(64, b"\x00"))
+        self.close_connection = True
+
+    def _fault_svg(self, params: dict) -> None:
+        """A scripted SVG document labelled with the endpoint's media type: image/png (video/mp4
+        on video), so only a check of the bytes themselves catches it."""
+        self._send(200, HOSTILE_SVG, self._file_type()[0])
+
+    def _fault_bomb(self, params: dict) -> None:
+        """A ~100 KB PNG that declares 10000x10000 pixels."""
+        self._send(200, bomb_png(), "image/png")
+
+    def _file_type(self) -> tuple[str, bytes]:
+        """The media type this endpoint serves, and the first bytes such a file starts with."""
+        if self.endpoint == "video":
+            return "video/mp4", videos.MP4_FTYP
+        return "image/png", PNG_SIGNATURE
 
     # --- /mj routes ------------------------------------------------------------------------
 
@@ -345,10 +416,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _shape(self, task: SimTask, now: float) -> dict:
         if self.mode == "novicezk":
-            return shapes.novicezk(task, now, self.sandbox.server_address)
+            return shapes.novicezk(task, now, self.sandbox.cdn_address)
         if self.mode == "trueai":
-            return shapes.trueai(task, now, self.sandbox.server_address)
-        return task.snapshot(now, self.sandbox.server_address)
+            return shapes.trueai(task, now, self.sandbox.cdn_address)
+        return task.snapshot(now, self.sandbox.server_address, self.sandbox.cdn_address)
 
     def fetch(self, task_id: str) -> None:
         task = self._owned_task(task_id)
@@ -433,16 +504,7 @@ class Handler(BaseHTTPRequestHandler):
         if task is None:
             self._json(400, {"error": "midjourney_task_not_found"})
             return
-        kind = self.fault.kind if self.fault else ""
-        if kind == "expired":
-            status = int(self.fault.params.get("status", 404))
-            self._json(status, {"error": "This content is no longer available."})
-        elif kind == "oversized":
-            size = int(float(self.fault.params.get("mb", 60)) * 1024 * 1024)
-            block = b"\x89PNG\r\n\x1a\n" + bytes(CHUNK - 8)
-            self._stream(200, "image/png", (block for _ in range(size // CHUNK)))
-        else:
-            self._serve_picture(task)
+        self._serve_picture(task)
 
     def _serve_picture(self, task: SimTask) -> None:
         now = time.time()
@@ -460,14 +522,55 @@ class Handler(BaseHTTPRequestHandler):
                 403, {"error": "request blocked: unsupported protocol:  (only http/https allowed)"}
             )
 
+    # --- the CDN: Midjourney's and Discord's files ------------------------------------------
+
     def attachment(self, task_id: str, name: str) -> None:
-        """The files a direct gateway's imageUrl points at (novicezk's Discord CDN, trueai's
-        re-hosted images), served from this host."""
+        """A task's pictures as the CDN holds them: grid_0.png is the whole grid (or the
+        running job's preview, which novicezk links), 0_<i>.png the i-th picture on its own,
+        0_<i>_640_N.webp its small thumbnail. Sent with Content-Length, as CDNs do."""
         task = self.sandbox.store.get(task_id)
         if task is None:
             self._send(404, b"", None)
+        elif name == "grid_0.png":
+            self._serve_grid_attachment(task)
+        else:
+            self._serve_picture_attachment(task, name)
+
+    def _serve_grid_attachment(self, task: SimTask) -> None:
+        now = time.time()
+        if task.has_final_image(now):
+            path = self.sandbox.images.final_png(task.id, single=task.action == "UPSCALE")
+            self._send(200, path.read_bytes(), "image/png")
+        elif task.has_preview(now):
+            progress = int(task.progress(now).rstrip("%") or 0)
+            self._send(200, self.sandbox.images.preview_jpeg(task.id, progress), "image/jpeg")
+        else:
+            self._send(404, b"", None)
+
+    def _serve_picture_attachment(self, task: SimTask, name: str) -> None:
+        match = re.fullmatch(r"0_([0-3])(\.png|_640_N\.webp)", name)
+        if match is None or not task.has_final_image(time.time()):
+            self._send(404, b"", None)
             return
-        self._serve_picture(task)
+        index, single = int(match[1]), task.action == "UPSCALE"
+        if match[2] == ".png":
+            path = self.sandbox.images.quadrant_png(task.id, index, single=single)
+            self._send(200, path.read_bytes(), "image/png")
+        else:
+            path = self.sandbox.images.thumbnail_webp(task.id, index, single=single)
+            self._send(200, path.read_bytes(), "image/webp")
+
+    def video(self, task_id: str, ext: str, index: str = "0") -> None:
+        """A VIDEO task's clip: a real 1.5 s H.264 MP4 or VP9 WebM, marked with the task id
+        and clip index so that no two files are byte-equal. Sent whole, with Content-Length
+        (no Range: mjdash serves its own copies)."""
+        if self.sandbox.store.get(task_id) is None:
+            self._send(404, b"", None)
+            return
+        body = videos.video_bytes(task_id, int(index), ext)
+        self._send(200, body, videos.CONTENT_TYPES[ext])
+
+    # --- /mj/submit ------------------------------------------------------------------------
 
     def submit(self, kind: str) -> None:
         caller = self._authed_json()
@@ -523,13 +626,8 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as exc:
             self._json(400, {"error": f"bad sandbox task: {exc!r}"})
             return
-        self._json(201, task.snapshot(time.time(), self.sandbox.server_address))
-
-    def video(self, task_id: str) -> None:
-        if self.sandbox.store.get(task_id) is None:
-            self._json(404, {"error": "not found"})
-            return
-        self._send(200, TINY_MP4, "video/mp4")
+        now = time.time()
+        self._json(201, task.snapshot(now, self.sandbox.server_address, self.sandbox.cdn_address))
 
 
 def _strip_bearer(value: str) -> str:
@@ -545,21 +643,57 @@ def _file_chunks(path: Path):
             yield chunk
 
 
-ID = r"([^/]+)"
+def _megabytes(params: dict) -> int:
+    """The fault's {mb} parameter (default 60) in bytes."""
+    return int(float(params.get("mb", 60)) * 1024 * 1024)
+
+
+def _match(routes: list, method: str, path: str) -> tuple[Any, dict[str, str]] | None:
+    """The handler of the first route for this method and path, and its named groups."""
+    for route_method, pattern, handler in routes:
+        match = re.fullmatch(pattern, path)
+        if match and route_method == method:
+            return handler, match.groupdict()
+    return None
+
+
+# Every fault kind that replaces the endpoint's answer (see faults.KINDS), and its answer.
+FAULT_ANSWERS = {
+    "status": Handler._fault_status,
+    "rate_limit": Handler._fault_rate_limit,
+    "overload": Handler._fault_overload,
+    "garbage": Handler._fault_garbage,
+    "html": Handler._fault_html,
+    "redirect": Handler._fault_redirect,
+    "reset": Handler._fault_reset,
+    "expired": Handler._fault_expired,
+    "oversized": Handler._fault_oversized,
+    "oversized_header": Handler._fault_oversized_header,
+    "svg": Handler._fault_svg,
+    "bomb": Handler._fault_bomb,
+}
+
+ID = r"(?P<task_id>[^/]+)"
+VIDEO_EXT = r"(?P<ext>mp4|webm)"
+# Ours: never counted, never faulty.
+HOOKS = [
+    ("GET", r"/_sandbox/health", Handler.health),
+    ("GET", r"/_sandbox/stats", Handler.stats),
+    ("POST", r"/_sandbox/stats/reset", Handler.reset_stats),
+    ("POST", r"/_sandbox/tasks", Handler.create_task),
+    ("POST", r"/_sandbox/faults", Handler.add_fault),
+    ("POST", r"/_sandbox/faults/clear", Handler.clear_faults),
+]
+# The gateway's and the CDN's: counted in /_sandbox/stats and faulty by handler name.
 ROUTES = [
     ("GET", rf"/mj/task/{ID}/fetch", Handler.fetch),
     ("POST", r"/mj/task/list-by-condition", Handler.list_by_condition),
     ("GET", rf"/mj/task/{ID}/image-seed", Handler.image_seed),
     ("GET", rf"/mj/image/{ID}", Handler.image),
-    ("POST", r"/mj/submit/([a-z-]+)", Handler.submit),
-    ("GET", r"/_sandbox/health", Handler.health),
-    ("GET", r"/_sandbox/stats", Handler.stats),
-    ("POST", r"/_sandbox/stats/reset", Handler.reset_stats),
-    ("POST", r"/_sandbox/tasks", Handler.create_task),
-    ("GET", rf"/_sandbox/video/{ID}\.mp4", Handler.video),
-    ("POST", r"/_sandbox/faults", Handler.add_fault),
-    ("POST", r"/_sandbox/faults/clear", Handler.clear_faults),
-    ("GET", rf"/attachments/{ID}/([^/]+)", Handler.attachment),
+    ("POST", r"/mj/submit/(?P<kind>[a-z-]+)", Handler.submit),
+    ("GET", rf"/attachments/{ID}/(?P<name>[^/]+)", Handler.attachment),
+    ("GET", rf"/video/{ID}/0_(?P<index>[0-3])\.{VIDEO_EXT}", Handler.video),
+    ("GET", rf"/_sandbox/video/{ID}\.{VIDEO_EXT}", Handler.video),
 ]
 
 
@@ -567,6 +701,10 @@ def make_server(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> Thr
     handler = type("SandboxHandler", (Handler,), {"sandbox": sandbox})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
+    port = server.server_address[1]
     if not sandbox.server_address:
-        sandbox.server_address = f"http://{host}:{server.server_address[1]}"
+        sandbox.server_address = f"http://{host}:{port}"
+    if not sandbox.cdn_address:
+        # The same server under another name for loopback: to a client, another host.
+        sandbox.cdn_address = f"http://localhost:{port}"
     return server

@@ -3,27 +3,30 @@
 new-api's shape lives on SimTask.snapshot; these are novicezk's Java DTO (nulls, no buttons,
 `progress: ""` on failure) and trueai's C# TaskInfo (nulls included, `buttons: []`, imageUrls
 as {url, thumbnail} objects, imageUrl null until success).
+
+Neither has an image proxy: every URL they send names a file on Midjourney's or Discord's CDN,
+which the sandbox serves under another host name (`cdn_address`).
 """
 
 from __future__ import annotations
 
-from .tasks import SimTask, image_url_list
+from .tasks import SimTask, clip_url, image_url_list
 
 
-def attachment_url(task: SimTask, server_address: str) -> str:
-    """Where a direct gateway (no /mj/image proxy) says the picture is: on its own host here,
-    as on a self-hosted image relay."""
-    return f"{server_address}/attachments/{task.id}/grid_0.png"
+def attachment_url(task: SimTask, cdn_address: str) -> str:
+    """Where a direct gateway (no /mj/image proxy) says the picture is: the whole grid as a
+    Discord attachment on the CDN."""
+    return f"{cdn_address}/attachments/{task.id}/grid_0.png"
 
 
-def novicezk(task: SimTask, now: float, server_address: str) -> dict:
+def novicezk(task: SimTask, now: float, cdn_address: str) -> dict:
     status = task.status(now) or "NOT_START"
     phase = task.phase(now)
     started = phase >= 1
     finished = status in ("SUCCESS", "FAILURE")
     # novicezk fills imageUrl with the blurred preview while the job runs
     shows_picture = task.has_final_image(now) or status == "IN_PROGRESS"
-    image_url = attachment_url(task, server_address) if shows_picture else None
+    image_url = attachment_url(task, cdn_address) if shows_picture else None
     properties = {"notifyHook": None, "discordInstanceId": "sandbox", "flags": 0}
     if finished:
         properties["finalPrompt"] = task.properties()["finalPrompt"]
@@ -48,15 +51,15 @@ def novicezk(task: SimTask, now: float, server_address: str) -> dict:
 NOVICEZK_ACTIONS = {"IMAGINE", "UPSCALE", "VARIATION", "REROLL", "DESCRIBE", "BLEND"}
 
 
-def trueai(task: SimTask, now: float, server_address: str) -> dict:
+def trueai(task: SimTask, now: float, cdn_address: str) -> dict:
     status = task.status(now) or "NOT_START"
     phase = task.phase(now)
     started = phase >= 1
     finished = status in ("SUCCESS", "FAILURE")
     success = status == "SUCCESS"
-    image_url = attachment_url(task, server_address) if success else None
-    video_url = image_url if task.action == "VIDEO" else None
-    image_urls = image_url_list(task, server_address, as_objects=True) if success else None
+    image_url = attachment_url(task, cdn_address) if success else None
+    video_url = clip_url(task, cdn_address, 0) if success and task.action == "VIDEO" else None
+    image_urls = image_url_list(task, cdn_address, as_objects=True) if success else None
     return {
         "id": task.id,
         "parentId": None,

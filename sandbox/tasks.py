@@ -74,9 +74,10 @@ class SimTask:
 
     # --- the wire shape --------------------------------------------------------------------
 
-    def snapshot(self, now: float, server_address: str) -> dict:
+    def snapshot(self, now: float, server_address: str, cdn_address: str) -> dict:
         """The task as new-api's fetch answers it: every key present, Go zero values, key order
-        of the Go struct."""
+        of the Go struct. imageUrl goes through new-api's own proxy at `server_address`; the
+        video and imageUrls name the files on Midjourney's CDN (`cdn_address`)."""
         status = self.status(now)
         phase = self.phase(now)
         progress = self.progress(now)
@@ -90,7 +91,7 @@ class SimTask:
         video_url = ""
         video_urls = None
         if self.action == "VIDEO" and status == "SUCCESS":
-            video_url = f"{server_address}/_sandbox/video/{self.id}.mp4"
+            video_url = clip_url(self, cdn_address, 0)
             video_urls = [{"url": video_url}]
 
         finished = status in ("SUCCESS", "FAILURE")
@@ -117,16 +118,16 @@ class SimTask:
             "properties": self.properties() if finished else None,
         }
         if self.image_urls_shape != "absent":
-            task["imageUrls"] = self._image_urls(server_address, status == "SUCCESS")
+            task["imageUrls"] = self._image_urls(cdn_address, status == "SUCCESS")
         return task
 
-    def _image_urls(self, server_address: str, done: bool) -> list | None:
+    def _image_urls(self, cdn_address: str, done: bool) -> list | None:
         shape = self.image_urls_shape
         if shape == "null" or (shape != "empty" and not done):
             return None if shape == "null" else []
         if shape == "empty":
             return []
-        return image_url_list(self, server_address, as_objects=shape == "objects")
+        return image_url_list(self, cdn_address, as_objects=shape == "objects")
 
     def progress(self, now: float, *, failed: str = "100%") -> str:
         """The percent text; new-api forces 100% on failure, novicezk and trueai send ""."""
@@ -166,16 +167,31 @@ class SimTask:
         return {"finalPrompt": self.prompt, "finalZhPrompt": ""}
 
 
-def image_url_list(task: SimTask, server_address: str, *, as_objects: bool) -> list:
-    """One entry per picture of the grid, or the .mp4 clips of a VIDEO task, in either shape
-    gateways use: plain URL strings, or {url, thumbnail} objects (trueai)."""
-    if task.action == "VIDEO":
-        urls = [f"{server_address}/_sandbox/video/{task.id}.mp4?n={i}" for i in range(4)]
-    else:
-        urls = [f"{server_address}/attachments/{task.id}/0_{i}.png" for i in range(4)]
+def image_url_list(task: SimTask, cdn_address: str, *, as_objects: bool) -> list:
+    """One entry per picture of the grid, or the .mp4 clips of a VIDEO task, all on the CDN,
+    in either shape gateways use: plain URL strings, or {url, thumbnail} objects (trueai)."""
+    make_url = clip_url if task.action == "VIDEO" else picture_url
+    urls = [make_url(task, cdn_address, i) for i in range(4)]
     if not as_objects:
         return urls
-    return [{"url": url, "thumbnail": url.replace(".png", "_640_N.webp")} for url in urls]
+    return [
+        {"url": url, "thumbnail": thumbnail_url(task, cdn_address, i)} for i, url in enumerate(urls)
+    ]
+
+
+def picture_url(task: SimTask, cdn_address: str, index: int) -> str:
+    """One picture of the grid on the CDN, as Midjourney names them (0_0.png … 0_3.png)."""
+    return f"{cdn_address}/attachments/{task.id}/0_{index}.png"
+
+
+def thumbnail_url(task: SimTask, cdn_address: str, index: int) -> str:
+    """A small WebP of one picture (of a video's first frame, for a VIDEO task)."""
+    return f"{cdn_address}/attachments/{task.id}/0_{index}_640_N.webp"
+
+
+def clip_url(task: SimTask, cdn_address: str, index: int) -> str:
+    """One .mp4 clip of a VIDEO task on the CDN."""
+    return f"{cdn_address}/video/{task.id}/0_{index}.mp4"
 
 
 def _button(custom_id: str, emoji: str, label: str) -> dict:
