@@ -40,7 +40,9 @@ def image(
     request: AuthedRequest, task: TrackedTask, part: int = 0, thumb: bool = False
 ) -> HttpResponse:
     thumb = thumb or bool(request.GET.get("thumb"))
-    kept = task.files.select_related("original", "thumbnail").filter(part=part).first()
+    kept = None
+    if task.archived_at is not None:  # a row not archived has no files: no query for them
+        kept = task.files.select_related("original", "thumbnail").filter(part=part).first()
     if kept is not None:
         return _archived(request, task, kept, thumb)
     if thumb:
