@@ -36,6 +36,18 @@ def envint(name: str, default: str) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
+def envjson(name: str) -> dict:
+    """A JSON object from the environment ({} when unset); anything else stops the start."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object: {exc}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f'{name} must be a JSON object, like {{"location": "…"}}.')
+    return value
+
+
 def envsecret(name: str, default: str = "") -> str:
     """A secret from NAME, or from the file that NAME_FILE points to (Docker/systemd style)."""
     path = os.environ.get(f"{name}_FILE")
@@ -167,8 +179,7 @@ STORAGES = {
         "BACKEND": os.environ.get(
             "MJDASH_ARCHIVE_BACKEND", "django.core.files.storage.FileSystemStorage"
         ),
-        "OPTIONS": json.loads(os.environ.get("MJDASH_ARCHIVE_OPTIONS", "") or "{}")
-        or {"location": str(MEDIA_ROOT / "archive")},
+        "OPTIONS": envjson("MJDASH_ARCHIVE_OPTIONS") or {"location": str(MEDIA_ROOT / "archive")},
     },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"

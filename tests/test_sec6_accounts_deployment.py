@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from mjdash.settings import envbool
+from mjdash.settings import envbool, envjson
 from tests.conftest import PASSWORD, ROOT
 from tracker.models import Gateway
 
@@ -258,6 +258,15 @@ def test_anything_else_is_refused_with_a_clear_message():
     with maybe, pytest.raises(ImproperlyConfigured) as refusal:
         envbool("DEBUG", "False")
     assert str(refusal.value) == "DEBUG must be true or false (got 'maybe')"
+
+
+@pytest.mark.parametrize("value", ["[1", '"a string"', "[]"])
+def test_storage_options_that_are_no_json_object_are_refused_clearly(value):
+    refused = pytest.raises(ImproperlyConfigured, match="MJDASH_ARCHIVE_OPTIONS must be a JSON")
+    with mock.patch.dict(os.environ, {"MJDASH_ARCHIVE_OPTIONS": value}), refused:
+        envjson("MJDASH_ARCHIVE_OPTIONS")
+    with mock.patch.dict(os.environ, {"MJDASH_ARCHIVE_OPTIONS": '{"bucket_name": "b"}'}):
+        assert envjson("MJDASH_ARCHIVE_OPTIONS") == {"bucket_name": "b"}
 
 
 @pytest.mark.parametrize(("debug", "ok"), [("1", True), ("maybe", False)])
