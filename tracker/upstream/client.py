@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import re
 import time
+import zlib
 from typing import Any
 
 import httpx
@@ -19,7 +21,7 @@ from .errors import (
     _status_error,
     _transport_error,
 )
-from .guard import GuardedTransport
+from .guard import GuardedTransport, deadline
 from .stream import ImageStream
 from .task import UpstreamTask, merge_duplicates
 from .values import _text, loads
@@ -28,6 +30,10 @@ USER_AGENT = "mjdash/0.1 (+https://github.com/mjdash)"
 # A list of 100 tasks is ~200 KB; anything past this is not an answer we want in memory.
 MAX_JSON_BYTES = 4 * 1024 * 1024
 MAX_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is left to the next refresh interval
+# Pictures and videos are asked for as they are: a compressed one is refused (ImageStream).
+FILE_HEADERS = {"Accept": "image/*,video/*", "Accept-Encoding": "identity"}
+# The process's clients serve many users: no cookie a server sets is ever kept or sent on.
+NO_COOKIES = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 class Client:
@@ -48,7 +54,11 @@ class Client:
     ):
         self.timeout = float(timeout or settings.MJDASH_GATEWAY_TIMEOUT)
         self.retries = settings.MJDASH_GATEWAY_RETRIES if retries is None else retries
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",  # what _read_capped decodes, bounded
+        }
         if token:
             if auth_style == "mj-api-secret":
                 headers["mj-api-secret"] = token
@@ -61,6 +71,7 @@ class Client:
             headers=headers,
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
             follow_redirects=False,
+            cookies=NO_COOKIES,
             transport=transport or GuardedTransport(allow_private=allow_private),
         )
 
@@ -152,17 +163,17 @@ class Client:
         read to the end, or when closed. A redirect is not followed with our token: it
         raises Redirected, and the caller decides whether its target may be asked."""
         limit = max_bytes or settings.MJDASH_IMAGE_MAX_BYTES
-        deadline = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT  # for every byte
-        request = self._http.build_request("GET", path)
-        request.headers["Accept"] = "image/*,video/*"
+        until = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT  # for every byte
+        request = self._http.build_request("GET", path, headers=FILE_HEADERS)
         try:
-            response = self._http.send(request, stream=True)
+            with deadline(until):
+                response = self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise _transport_error(exc) from exc
         if response.is_redirect:
             response.close()
             raise Redirected(str(response.url.join(response.headers.get("location", ""))))
-        return image_stream(response, deadline, limit)
+        return image_stream(response, until, limit)
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -184,10 +195,10 @@ class Client:
     def _call_once(self, method: str, path: str, *, json: Any = None) -> Any:
         """Send, read the body within an overall deadline, and turn every failure into an
         UpstreamError. Returns parsed JSON, or None for an empty answer."""
-        deadline = time.monotonic() + self.timeout
+        until = time.monotonic() + self.timeout
         try:
-            with self._http.stream(method, path, json=json) as response:
-                body = _read_capped(response, deadline, MAX_JSON_BYTES)
+            with deadline(until), self._http.stream(method, path, json=json) as response:
+                body = _read_capped(response, until, MAX_JSON_BYTES)
         except httpx.HTTPError as exc:
             raise _transport_error(exc) from exc
         status = response.status_code
@@ -225,24 +236,50 @@ def image_stream(response: httpx.Response, deadline: float, limit: int) -> Image
     return ImageStream(response, deadline, limit)
 
 
-def _read_capped(response: httpx.Response, deadline: float, limit: int) -> bytes:
-    """httpx times out per read, so a server dripping a byte a second never trips it; hold
-    the whole answer to one deadline here instead."""
+def _read_capped(response: httpx.Response, until: float, limit: int) -> bytes:
+    """The whole answer, held to one deadline (httpx times out per read, so a server dripping
+    a byte a second never trips it) and to `limit` bytes after decoding: at most one gzip or
+    deflate layer is undone here, a block at a time, so a tiny compressed answer can never
+    grow past the cap in memory (a gzip bomb; httpx would inflate any stack of encodings)."""
     declared = response.headers.get("content-length", "")
+    too_large = UpstreamError("The gateway's answer was far too large.", permanent=True)
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise UpstreamError("The gateway's answer was far too large.", permanent=True)
+        raise too_large
+    decoder = _decoder(response.headers.get("content-encoding", ""))
+    # Plain bytes: iter_bytes is the raw bytes then (and works on an answer already read).
+    reads = response.iter_raw() if decoder else response.iter_bytes()
     parts, total = [], 0
     try:
-        for chunk in response.iter_bytes():
-            parts.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise UpstreamError("The gateway's answer was far too large.", permanent=True)
-            if time.monotonic() > deadline:
-                raise UpstreamError("The gateway is answering too slowly.")
+        with deadline(until):
+            for raw in reads:
+                chunk = decoder.decompress(raw, limit + 1 - total) if decoder else raw
+                total += len(chunk)
+                if total > limit or (decoder and decoder.unconsumed_tail):
+                    raise too_large
+                parts.append(chunk)
+                if time.monotonic() > until:
+                    raise UpstreamError("The gateway is answering too slowly.")
     except httpx.HTTPError as exc:
+        if time.monotonic() >= until:
+            raise UpstreamError("The gateway is answering too slowly.") from exc
         raise _transport_error(exc) from exc
     return b"".join(parts)
+
+
+def _decoder(encoding: str):
+    """A bounded decoder for one layer of gzip or deflate; None for plain bytes. Anything
+    else (brotli, zstd, layers of encodings) is refused: mjdash asked for gzip at most."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise UpstreamError(
+        f"The gateway sent its answer in an encoding mjdash does not read ({encoding[:40]}).",
+        permanent=True,
+    )
 
 
 def _parse_json(body: bytes, content_type: str) -> Any:

@@ -11,9 +11,9 @@ import time
 import httpx
 from django.conf import settings
 
-from .client import USER_AGENT, image_stream
+from .client import FILE_HEADERS, NO_COOKIES, USER_AGENT, image_stream
 from .errors import UpstreamError, _transport_error
-from .guard import GuardedTransport
+from .guard import GuardedTransport, deadline
 from .stream import ImageStream
 
 MAX_REDIRECTS = 3
@@ -43,9 +43,10 @@ class FileFetcher:
     def __init__(self, *, allow_private: bool, transport: httpx.BaseTransport | None = None):
         timeout = float(settings.MJDASH_GATEWAY_TIMEOUT)
         self._http = httpx.Client(
-            headers={"User-Agent": USER_AGENT, "Accept": "image/*,video/*"},
+            headers={"User-Agent": USER_AGENT, **FILE_HEADERS},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             follow_redirects=False,
+            cookies=NO_COOKIES,
             transport=transport or GuardedTransport(allow_private=allow_private),
         )
 
@@ -56,18 +57,19 @@ class FileFetcher:
         """Open `url` for streaming. Raises UpstreamError for a host that is not allowed
         (before any connection), a redirect that leaves them, or anything ImageStream
         refuses."""
-        deadline = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT
+        until = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT
         for _ in range(MAX_REDIRECTS + 1):
             host = host_of(url)
             if host not in allowed_hosts:
                 raise not_allowed(host)
             try:
-                response = self._http.send(self._http.build_request("GET", url), stream=True)
+                with deadline(until):
+                    response = self._http.send(self._http.build_request("GET", url), stream=True)
             except httpx.HTTPError as exc:
                 raise _transport_error(exc) from exc
             if response.is_redirect:
                 url = str(response.url.join(response.headers.get("location", "")))
                 response.close()
                 continue
-            return image_stream(response, deadline, max_bytes)
+            return image_stream(response, until, max_bytes)
         raise UpstreamError("The image host redirected too many times.", permanent=True)

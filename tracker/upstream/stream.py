@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 
 from .errors import UpstreamError, _transport_error
+from .guard import deadline
 
 # What a file is, from its first bytes: the gateway's Content-Type is never trusted, so SVG
 # and HTML labelled as images are refused, whatever the header says.
@@ -45,8 +46,8 @@ class ImageStream:
         self._response = response
         self._deadline = deadline
         self._max_bytes = max_bytes
-        self._reads = response.iter_bytes()  # one item per network read: checked each time
-        self.content_length = _declared_length(response, max_bytes)
+        self.content_length = _declared_length(response, max_bytes)  # refuses any encoding
+        self._reads = response.iter_bytes()  # so these are the raw reads, checked each time
         self._head = self._read_head()
         self.content_type = sniff(self._head)
         if not self.content_type:
@@ -68,9 +69,12 @@ class ImageStream:
 
     def _next_read(self) -> bytes:
         try:
-            chunk = next(self._reads)
+            with deadline(self._deadline):  # no single read outlasts the whole deadline
+                chunk = next(self._reads)
         except httpx.HTTPError as exc:
             self.close()
+            if time.monotonic() >= self._deadline:
+                raise UpstreamError("The image took too long to arrive.") from exc
             raise _transport_error(exc) from exc
         if time.monotonic() > self._deadline:
             self.close()
@@ -113,13 +117,20 @@ class ImageStream:
 
 
 def _declared_length(response: httpx.Response, max_bytes: int) -> int | None:
-    """The Content-Length, checked: over the cap is refused before the first byte."""
+    """The Content-Length, checked: over the cap is refused before the first byte. A
+    compressed picture is refused outright: mjdash asked for none, and a few KB of gzip can
+    hold gigabytes."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        response.close()
+        raise UpstreamError(
+            "The image came compressed (Content-Encoding), which mjdash does not accept.",
+            permanent=True,
+        )
     value = response.headers.get("content-length", "")
     if not value.isascii() or not value.isdigit():
         return None
     if int(value) > max_bytes:
         response.close()
         raise UpstreamError("The image is larger than this site allows.", permanent=True)
-    if response.headers.get("content-encoding", "identity") != "identity":
-        return None  # the length of the encoded bytes, not of what we pass on
     return int(value)
