@@ -8,6 +8,8 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from tracker.views import account
+
 
 def favicon(request: HttpRequest) -> HttpResponse:
     """Browsers ask for /favicon.ico on pages that do not name one (the admin's)."""
@@ -25,6 +27,7 @@ account_urls = [
 urlpatterns = [
     path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
+    path("accounts/logout/", account.Logout.as_view(), name="logout"),
     path("accounts/", include(account_urls)),
     path("", include("tracker.urls")),
 ]

@@ -104,6 +104,7 @@ def upstream_settings(request, settings):
     settings.MJDASH_GATEWAY_TOKEN = ALICE_TOKEN
     settings.MJDASH_GATEWAY_AUTH = "bearer"
     settings.MJDASH_REFRESH_SECONDS = 0
+    settings.MJDASH_IMAGE_HOSTS = [sandbox.url.replace("127.0.0.1", "localhost").split("//")[1]]
     settings.STORAGES = {  # each test its own archive folder
         **settings.STORAGES,
         "archive": {

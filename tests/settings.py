@@ -11,9 +11,8 @@ os.environ.setdefault("MJDASH_DATA_DIR", tempfile.mkdtemp(prefix="mjdash-tests-"
 from mjdash.settings import *  # noqa: E402,F403
 
 MJDASH_ALLOW_PRIVATE_GATEWAYS = True  # the sandbox gateway lives on 127.0.0.1
-# The sandbox's stand-in for Midjourney's and Discord's CDNs: the same server under the one
-# other name that resolves to loopback here.
-MJDASH_IMAGE_HOSTS = ["localhost"]
+# The sandbox's stand-in for Midjourney's and Discord's CDNs is the same server under the one
+# other name that resolves to loopback here, "localhost:<its port>" (tests/conftest.py).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 
 # Static files straight from the source folders; no collectstatic manifest needed in tests.

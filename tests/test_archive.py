@@ -221,6 +221,7 @@ def test_with_the_gateway_gone_every_archived_file_is_still_served(
     gone = start_sandbox(tmp_path / "gone-images")
     try:
         settings.MJDASH_GATEWAY_URL = gone.url
+        settings.MJDASH_IMAGE_HOSTS = [gone.url.replace("127.0.0.1", "localhost").split("//")[1]]
         row = archived(alice_client, gone, prompt="soon gone")
         clip = archived(alice_client, gone, prompt="a clip", action="VIDEO")
     finally:

@@ -47,3 +47,9 @@ def test_sign_up_works_when_allowed(client, settings):
         follow=True,
     )
     assert b"Welcome!" in response.content
+
+
+def test_logging_out_clears_the_browsers_cache_of_the_site(alice_client):
+    response = alice_client.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert response["Clear-Site-Data"] == '"cache"'

@@ -111,3 +111,15 @@ def test_the_image_host_never_sees_the_gateway_token(alice_client, alice, sandbo
     row = TrackedTask.objects.get(task_id=task_id)
     assert row.archived_at is not None, row.archive_error
     assert row.files.get(part=0).source_url.startswith("http://localhost:")
+
+
+def test_an_image_host_is_allowed_on_its_standard_ports_only(
+    alice_client, alice, sandbox, settings
+):
+    use_gateway(alice, sandbox.url, NOVICEZK_TOKEN, "mj-api-secret")
+    task_id = track_new_task(alice_client, sandbox, token=NOVICEZK_TOKEN)
+    settings.MJDASH_IMAGE_HOSTS = ["localhost"]  # the sandbox's CDN is on another port
+    sandbox.reset_stats()
+    run_worker()
+    assert_refused(task_id, "not an allowed image host")
+    assert "attachment" not in sandbox.stats()

@@ -18,6 +18,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import BinaryIO
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, ProtectedError, Q, Sum
 from django.utils import timezone
 from PIL import Image
 
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 COPY_CHUNK = 256 * 1024
 SWEEP_EVERY = 60  # seconds between looks for archive jobs that were lost
 MAX_BACKOFF = timedelta(hours=6)
+MAX_VIDEOS = 4  # clips kept per task: a gateway listing a thousand is not a thousand files
 
 
 class ArchiveError(GatewayError):
@@ -72,10 +74,15 @@ def sweep(limit: int = 200) -> int:
             Q(archive_due_at__isnull=True, archive_attempts=0) | Q(archive_due_at__lt=now - lease)
         )
         .filter(Q(archive_lease_until__isnull=True) | Q(archive_lease_until__lt=now))
-        .only("pk", "status", "image_url", "video_url", "archived_at")[:limit]
+        .only("pk", "status", "image_url", "video_url", "archived_at")
     )
-    rows = list(lost)
+    rows = list(lost.filter(archive_attempts__lt=settings.MJDASH_ARCHIVE_ATTEMPTS)[:limit])
     archive_soon(rows)
+    lost.filter(archive_attempts__gte=settings.MJDASH_ARCHIVE_ATTEMPTS, archive_error="").update(
+        archive_error="Archiving stopped: the worker never finished this job "
+        f"({settings.MJDASH_ARCHIVE_ATTEMPTS} tries).",
+        archive_due_at=None,
+    )
     return len(rows)
 
 
@@ -83,14 +90,17 @@ def sweep(limit: int = 200) -> int:
 
 
 def run(row_id: int) -> str:
-    """Archive one row, under a lease so that two workers never do the same job at once. On
-    failure the row says why, and a transient failure is tried again later, waiting longer
-    each time. Returns what happened, for the worker's log."""
-    if not _take_lease(row_id):
-        return "skipped: done already, or another worker holds it"
-    task = TrackedTask.objects.select_related("gateway").get(pk=row_id)
+    """Archive one row, under a lease so that two workers never do the same job at once. The
+    attempt is counted when the lease is taken, so a job whose worker keeps dying (killed,
+    out of memory) ends after MJDASH_ARCHIVE_ATTEMPTS like any other. On failure the row
+    says why, and a transient failure is tried again later, waiting longer each time.
+    Returns what happened, for the worker's log."""
+    lease = Lease.take(row_id)
+    if lease is None:
+        return "skipped: done already, given up, or another worker holds it"
+    task = TrackedTask.objects.select_related("gateway", "user").get(pk=row_id)
     try:
-        archive(task)
+        archive(task, renew=lease.renew)
     except GatewayError as exc:
         return _failed(task, exc)
     except Exception as exc:  # a bug or a broken storage: say so, and try again later
@@ -99,28 +109,49 @@ def run(row_id: int) -> str:
             task, ArchiveError(f"Archiving failed unexpectedly ({exc.__class__.__name__}).")
         )
     finally:
-        TrackedTask.objects.filter(pk=row_id).update(archive_lease_until=None)
+        lease.release()
     return f"archived {task.task_id}"
 
 
-def _take_lease(row_id: int) -> bool:
-    now = timezone.now()
-    until = now + timedelta(seconds=settings.MJDASH_ARCHIVE_LEASE_SECONDS)
-    return bool(
-        TrackedTask.objects.filter(needs_archive(), pk=row_id)
-        .filter(Q(archive_lease_until__isnull=True) | Q(archive_lease_until__lt=now))
-        .update(archive_lease_until=until)
-    )
+class Lease:
+    """One worker's hold on one row's archive job: the row's lease_until is its token, so
+    only the holder renews or releases it, and a job that outlives its lease (a slow
+    gateway) is noticed when it next renews."""
+
+    def __init__(self, row_id: int, until) -> None:
+        self.row_id, self.until = row_id, until
+
+    @classmethod
+    def take(cls, row_id: int) -> Lease | None:
+        now = timezone.now()
+        until = now + timedelta(seconds=settings.MJDASH_ARCHIVE_LEASE_SECONDS)
+        taken = (
+            TrackedTask.objects.filter(needs_archive(), pk=row_id)
+            .filter(archive_attempts__lt=settings.MJDASH_ARCHIVE_ATTEMPTS)
+            .filter(Q(archive_lease_until__isnull=True) | Q(archive_lease_until__lt=now))
+            .update(archive_lease_until=until, archive_attempts=F("archive_attempts") + 1)
+        )
+        return cls(row_id, until) if taken else None
+
+    def renew(self) -> None:
+        until = timezone.now() + timedelta(seconds=settings.MJDASH_ARCHIVE_LEASE_SECONDS)
+        mine = TrackedTask.objects.filter(pk=self.row_id, archive_lease_until=self.until)
+        if not mine.update(archive_lease_until=until):
+            raise ArchiveError("Another worker took this archive job over; it carries on.")
+        self.until = until
+
+    def release(self) -> None:
+        TrackedTask.objects.filter(pk=self.row_id, archive_lease_until=self.until).update(
+            archive_lease_until=None
+        )
 
 
 def _failed(task: TrackedTask, exc: GatewayError) -> str:
-    attempts = task.archive_attempts + 1
+    attempts = task.archive_attempts  # this one included (counted with the lease)
     retry = not exc.permanent and attempts < settings.MJDASH_ARCHIVE_ATTEMPTS
-    due = timezone.now() + min(timedelta(seconds=30 * 4 ** (attempts - 1)), MAX_BACKOFF)
+    due = timezone.now() + min(timedelta(seconds=30 * 4 ** max(0, attempts - 1)), MAX_BACKOFF)
     TrackedTask.objects.filter(pk=task.pk).update(
-        archive_error=exc.message[:500],
-        archive_attempts=attempts,
-        archive_due_at=due if retry else None,
+        archive_error=exc.message[:500], archive_due_at=due if retry else None
     )
     log.info("archive of %s failed (attempt %s): %s", task.task_id, attempts, exc.message)
     if retry:
@@ -146,28 +177,35 @@ class Kept:
     source_url: str
 
 
-def archive(task: TrackedTask) -> None:
+def archive(task: TrackedTask, renew=lambda: None) -> None:
     """Fetch and keep every file of a finished task, or raise GatewayError and keep none of
-    its rows (the files already stored are collected when nothing refers to them)."""
+    its rows (the files already stored are collected when nothing refers to them). `renew`
+    is called after each file, to keep the worker's lease."""
+    _check_quota(task, [])
     if _copy_from_twin(task):
         return
-    _check_quota(task)
     kept: list[Kept] = []
     try:
         main = _store(gateway.open_image(task))
         _add(kept, Kept(ArchivedFile.WHOLE, main, None, task.image_url))
-        _quadrants(task, main, kept)
-        _videos(task, main, kept)
+        renew()
+        _quadrants(task, main, kept, renew)
+        _videos(task, main, kept, renew)
         _keep(task, kept)
-    except Exception:
+    except BaseException:
         collect([b.pk for k in kept for b in (k.original, k.thumbnail) if b])
         raise
 
 
 def _keep(task: TrackedTask, kept: list[Kept]) -> None:
     """The row's files, all at once, and the row marked archived."""
+    before = ArchivedFile.objects.filter(task=task)
+    replaced = [
+        *before.values_list("original_id", flat=True),
+        *before.exclude(thumbnail=None).values_list("thumbnail_id", flat=True),
+    ]
     with transaction.atomic():
-        ArchivedFile.objects.filter(task=task).delete()
+        before.delete()
         ArchivedFile.objects.bulk_create(
             ArchivedFile(
                 task=task,
@@ -181,6 +219,7 @@ def _keep(task: TrackedTask, kept: list[Kept]) -> None:
         TrackedTask.objects.filter(pk=task.pk).update(
             archived_at=timezone.now(), archive_error="", archive_due_at=None
         )
+    collect(replaced)  # a second run (a ZIP racing the worker) leaves no orphans
 
 
 def _copy_from_twin(task: TrackedTask) -> bool:
@@ -198,13 +237,14 @@ def _copy_from_twin(task: TrackedTask) -> bool:
     return True
 
 
-def _quadrants(task: TrackedTask, main: Blob, kept: list[Kept]) -> None:
+def _quadrants(task: TrackedTask, main: Blob, kept: list[Kept], renew) -> None:
     """The grid's four images: the gateway's own (imageUrls) when it lists them, otherwise
     crops of the grid. Upscales and other single images have none."""
     pictures = [url for url in task.image_urls if not _is_video_url(url)]
     if len(pictures) >= 2:
         for n, url in enumerate(pictures[:4], start=1):
             _fetch(task, n, url, kept)
+            renew()
         return
     if main.is_video or task.action not in GRID_ACTIONS:
         return
@@ -214,17 +254,19 @@ def _quadrants(task: TrackedTask, main: Blob, kept: list[Kept]) -> None:
         _add(kept, Kept(n, _store_bytes(data, "image/png"), None, ""))
 
 
-def _videos(task: TrackedTask, main: Blob, kept: list[Kept]) -> None:
+def _videos(task: TrackedTask, main: Blob, kept: list[Kept], renew) -> None:
     """The task's clips (videoUrl, and .mp4 entries of imageUrls), each once."""
     urls = [task.video_url, *(u for u in task.image_urls if _is_video_url(u))]
     urls = [u for u in dict.fromkeys(urls) if u and u != task.image_url]
     if main.is_video and task.video_url in (task.image_url, ""):
         urls = [u for u in urls if u != task.video_url]
-    for n, url in enumerate(urls, start=ArchivedFile.FIRST_VIDEO):
+    for n, url in enumerate(urls[:MAX_VIDEOS], start=ArchivedFile.FIRST_VIDEO):
         _fetch(task, n, url, kept)
+        renew()
 
 
 def _fetch(task: TrackedTask, part: int, url: str, kept: list[Kept]) -> None:
+    _check_quota(task, kept)  # before each file: one task cannot run far past the quota
     _add(kept, Kept(part, _store(gateway.open_file(task, url)), None, url))
 
 
@@ -261,26 +303,38 @@ def _store_bytes(data: bytes, content_type: str) -> Blob:
 
 
 def _save(tmp: BinaryIO, sha256: str, size: int, content_type: str) -> Blob:
+    files = storage()
     existing = Blob.objects.filter(sha256=sha256).first()
     if existing is not None:
+        if not files.exists(existing.name):  # lost (a race with a collection): put it back
+            tmp.seek(0)
+            _write(files, existing.name, tmp)
         return existing
     blob = Blob(sha256=sha256, size=size, content_type=content_type)
     if not blob.is_video:
         tmp.seek(0)
         blob.width, blob.height = _dimensions(tmp)
-    files = storage()
-    if files.exists(blob.name):  # no Blob row: a partial file left by a killed worker
-        files.delete(blob.name)
     tmp.seek(0)
-    saved = files.save(blob.name, File(tmp, name=blob.name))
-    if saved != blob.name:  # a racing worker wrote the same bytes first: keep one
-        files.delete(saved)
+    _write(files, blob.name, tmp, size)
     try:
         with transaction.atomic():
             blob.save()
     except IntegrityError:
         return Blob.objects.get(sha256=sha256)
     return blob
+
+
+def _write(files, name: str, tmp: BinaryIO, size: int | None = None) -> None:
+    """Put the bytes at `name`. A file already there with the right size is the same bytes
+    (the name is their hash); one with another size is what a killed worker left half
+    written, and is replaced."""
+    if files.exists(name):
+        if size is not None and files.size(name) == size:
+            return
+        files.delete(name)
+    saved = files.save(name, File(tmp, name=name))
+    if saved != name:  # a racing worker wrote the same bytes first: keep one
+        files.delete(saved)
 
 
 def _dimensions(source: BinaryIO) -> tuple[int, int]:
@@ -299,16 +353,15 @@ def _picture(source: BinaryIO) -> Image.Image:
         raise ArchiveError(f"The picture was refused: {exc}.", permanent=True) from exc
 
 
-def _thumbnail_of(blob: Blob) -> Blob | None:
+def _thumbnail_of(blob: Blob) -> Blob:
     """A WebP of about 512 px, made from the kept file, never from a second download. For a
-    video it is the first frame; a video PyAV cannot read keeps no thumbnail."""
+    video it is the first frame; a video PyAV cannot read is refused."""
     with storage().open(blob.name, "rb") as source:
         if blob.is_video:
             try:
-                picture = first_frame(source)
-            except ValueError as exc:
-                log.info("no poster for %s: %s", blob.sha256[:12], exc)
-                return None
+                picture = first_frame(source, blob.content_type)
+            except ValueError as exc:  # only its first bytes looked like a video
+                raise ArchiveError(f"The video was refused: {exc}.", permanent=True) from exc
         else:
             picture = _picture(source)
     return _store_bytes(thumbnail(picture), "image/webp")
@@ -329,8 +382,13 @@ def quota_bytes() -> int:
     return settings.MJDASH_ARCHIVE_QUOTA_MB * 1024 * 1024
 
 
-def _check_quota(task: TrackedTask) -> None:
-    if quota_bytes() and usage(task.user) >= quota_bytes():
+def _check_quota(task: TrackedTask, kept: list[Kept]) -> None:
+    """Refuse to store more once the user's archive is full, counting what this job has
+    stored so far."""
+    if not quota_bytes():
+        return
+    so_far = sum(k.original.size + (k.thumbnail.size if k.thumbnail else 0) for k in kept)
+    if usage(task.user) + so_far >= quota_bytes():
         raise ArchiveError(
             f"Your archive is full ({settings.MJDASH_ARCHIVE_QUOTA_MB} MB). Untrack tasks "
             "you no longer need to make room; nothing was deleted.",
@@ -351,12 +409,20 @@ def forget(rows) -> int:
 
 
 def collect(blob_ids: list[int]) -> int:
-    """Delete the files among `blob_ids` that no row refers to any more. Returns how many."""
-    used = Q(pk__in=ArchivedFile.objects.values("original_id")) | Q(
-        pk__in=ArchivedFile.objects.exclude(thumbnail=None).values("thumbnail_id")
-    )
-    orphans = list(Blob.objects.filter(pk__in=set(blob_ids)).exclude(used))
-    for blob in orphans:
-        storage().delete(blob.name)
-    Blob.objects.filter(pk__in=[b.pk for b in orphans]).delete()
-    return len(orphans)
+    """Delete the files among `blob_ids` that no row refers to any more. Each is re-checked
+    and its row deleted in a transaction before its file goes (after the commit): a worker
+    that took up the same file meanwhile either made its reference first (the file stays),
+    or fails to make it (the database refuses a reference to a deleted row) and tries again."""
+    removed = 0
+    for blob in Blob.objects.filter(pk__in=set(blob_ids)):
+        with transaction.atomic():
+            in_use = ArchivedFile.objects.filter(Q(original=blob) | Q(thumbnail=blob))
+            if in_use.exists():
+                continue
+            try:
+                blob.delete()
+            except ProtectedError:
+                continue
+            transaction.on_commit(partial(storage().delete, blob.name))
+            removed += 1
+    return removed

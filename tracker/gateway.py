@@ -27,9 +27,9 @@ from .upstream import (
     SeedRefused,
     TaskNotFound,
     UpstreamError,
-    host_of,
     is_public,
     not_allowed,
+    origin_of,
     path_on_gateway,
     resolve,
     same_url,
@@ -197,7 +197,7 @@ def open_image(task: TrackedTask, max_bytes: int | None = None) -> ImageStream:
             raise
         fallback = path_on_gateway(task.gateway.base_url, url)
         if not fallback:  # no image proxy here, and imageUrl is on a host we may not ask
-            raise (not_allowed(host_of(url)) if exc.status == 404 else exc) from exc
+            raise (not_allowed(origin_of(url)) if exc.status == 404 else exc) from exc
         return _followed(task, client.open_path, fallback, limit)
 
 
@@ -209,13 +209,13 @@ def open_file(task: TrackedTask, url: str, max_bytes: int | None = None) -> Imag
         return _files().open(url, _allowed_hosts(task), limit)
     path = path_on_gateway(task.gateway.base_url, url)
     if not path:
-        raise not_allowed(host_of(url))
+        raise not_allowed(origin_of(url))
     return _followed(task, _client_for_task(task).open_path, path, limit)
 
 
 def _on_image_host(task: TrackedTask, url: str) -> bool:
     """Is `url` on an allowed image host (and not the gateway itself)? Only for the owner."""
-    if not url or host_of(url) not in settings.MJDASH_IMAGE_HOSTS:
+    if not url or origin_of(url) not in settings.MJDASH_IMAGE_HOSTS:
         return False
     if not ownership.owns(task):
         raise TaskNotFound()
@@ -223,8 +223,9 @@ def _on_image_host(task: TrackedTask, url: str) -> bool:
 
 
 def _allowed_hosts(task: TrackedTask) -> set[str]:
-    """Where a file fetch may go, redirects included: the image hosts and the gateway."""
-    return {*settings.MJDASH_IMAGE_HOSTS, host_of(task.gateway.base_url)}
+    """Where a file fetch may go, redirects included: the image hosts (on their standard
+    ports, or the port an entry names) and the gateway itself."""
+    return {*settings.MJDASH_IMAGE_HOSTS, origin_of(task.gateway.base_url)}
 
 
 def _followed(task: TrackedTask, opener, what: str, limit: int) -> ImageStream:

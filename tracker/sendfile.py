@@ -17,7 +17,7 @@ from .models import Blob
 
 BLOCK = 256 * 1024
 IMMUTABLE = "private, max-age=31536000, immutable"
-RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+RANGE = re.compile(r"bytes=([0-9]{0,18})-([0-9]{0,18})")  # ASCII digits, no huge numbers
 
 
 def send_blob(request: HttpRequest, blob: Blob, *, name: str, attachment: bool) -> HttpResponse:

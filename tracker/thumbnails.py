@@ -71,12 +71,16 @@ def quadrants(picture: Image.Image) -> list[bytes]:
     return out
 
 
-def first_frame(source: BinaryIO) -> Image.Image:
-    """A video's first frame (the poster), or ValueError for anything PyAV cannot decode."""
+VIDEO_FORMATS = {"video/mp4": "mp4", "video/webm": "webm"}
+
+
+def first_frame(source: BinaryIO, content_type: str) -> Image.Image:
+    """A video's first frame (the poster), or ValueError for anything PyAV cannot decode.
+    The container is the one its first bytes showed: FFmpeg guesses no other format."""
     import av  # only the worker decodes video; the web process never imports it
 
     try:
-        with av.open(source, mode="r", options={"probesize": "5000000"}) as container:
+        with av.open(source, mode="r", format=VIDEO_FORMATS[content_type]) as container:
             stream = container.streams.video[0]
             if stream.width * stream.height > MAX_SOURCE_PIXELS:
                 raise ValueError("the video's frames are larger than mjdash decodes")

@@ -17,9 +17,11 @@ from zipstream import ZIP_STORED, ZipStream
 from . import archive
 from .gateway import GatewayError
 from .models import ArchivedFile, Blob, TrackedTask
+from .tasks import archive_soon
 from .thumbnails import download_name
 
 BLOCK = 256 * 1024
+MAX_FETCHED = 20  # images a ZIP fetches and archives on its way; the worker does the rest
 COLUMNS = [
     "id", "prompt", "promptEn", "action", "status", "submitTime", "startTime", "finishTime",
     "seed", "sourceUrl", "files",
@@ -30,8 +32,15 @@ def stream(rows: Iterable[TrackedTask], *, quadrants: bool) -> Iterator[bytes]:
     """The ZIP's bytes. Pictures are stored as they are (they are compressed already);
     each task is marked downloaded once its files are in the stream."""
     archive_zip = ZipStream(compress_type=ZIP_STORED)
-    records, errors = [], []
+    records, errors, fetched = [], [], 0
     for row in rows:
+        if row.archived_at is None:
+            if fetched >= MAX_FETCHED:  # the rest is the worker's: a ZIP is no bulk fetcher
+                archive_soon([row])
+                errors.append(f"{row.task_id}: not archived yet; queued, try again later.")
+                continue
+            fetched += 1
+            row = _archived_now(row)
         try:
             files = _files(row, quadrants)
         except GatewayError as exc:
@@ -54,14 +63,20 @@ def stream(rows: Iterable[TrackedTask], *, quadrants: bool) -> Iterator[bytes]:
     yield from archive_zip.finalize()
 
 
+def _archived_now(row: TrackedTask) -> TrackedTask:
+    """Archive a row on the way, as the worker would (its lease, its count of attempts and
+    its waits): a row that failed for good, or that a worker holds, is not fetched again."""
+    archive.run(row.pk)
+    return TrackedTask.objects.get(pk=row.pk)
+
+
 def _files(row: TrackedTask, quadrants: bool) -> list[tuple[int, Blob]]:
     """(part, file) for what goes in: the whole result, or the grid's four images when asked
-    and the task has them; videos always. Archives the task first when it is not yet."""
-    if row.archived_at is None:
-        archive.archive(row)
+    and the task has them; videos always."""
     kept = list(ArchivedFile.objects.filter(task=row).select_related("original"))
-    if not kept:
-        raise GatewayError("The archive holds no file for this task.")
+    if row.archived_at is None or not kept:
+        reason = row.archive_error or "it is being archived right now; try again shortly."
+        raise GatewayError(f"not archived yet: {reason}")
     has_quadrants = any(f.is_quadrant for f in kept)
     wanted = [
         f

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from .client import Client, path_on_gateway, same_url
 from .errors import Redirected, SeedRefused, TaskNotFound, UpstreamError
-from .files import FileFetcher, host_of, not_allowed
+from .files import FileFetcher, not_allowed, origin_of
 from .guard import is_public, resolve
 from .stream import ImageStream
 from .task import Button, UpstreamTask
 
 __all__ = [
     "Button", "Client", "FileFetcher", "ImageStream", "Redirected", "SeedRefused",
-    "TaskNotFound", "UpstreamError", "UpstreamTask", "host_of", "is_public", "not_allowed",
+    "TaskNotFound", "UpstreamError", "UpstreamTask", "origin_of", "is_public", "not_allowed",
     "path_on_gateway", "resolve", "same_url",
 ]  # fmt: skip

@@ -19,13 +19,18 @@ from .stream import ImageStream
 MAX_REDIRECTS = 3
 
 
-def host_of(url: str) -> str:
-    """The lower-case host of an http(s) URL, or "" for anything else."""
+def origin_of(url: str) -> str:
+    """Where an http(s) URL points, as MJDASH_IMAGE_HOSTS names it: the lower-case host for
+    the scheme's own port ("cdn.midjourney.com"), host:port for any other ("localhost:8765");
+    "" for anything else. An allowed host is allowed on its standard ports only."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
         return ""
-    return parsed.host.lower() if parsed.scheme in ("http", "https") else ""
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        return ""
+    host = parsed.host.lower()
+    return host if parsed.port is None else f"{host}:{parsed.port}"
 
 
 def not_allowed(host: str) -> UpstreamError:
@@ -59,9 +64,9 @@ class FileFetcher:
         refuses."""
         until = time.monotonic() + settings.MJDASH_IMAGE_TIMEOUT
         for _ in range(MAX_REDIRECTS + 1):
-            host = host_of(url)
-            if host not in allowed_hosts:
-                raise not_allowed(host)
+            origin = origin_of(url)
+            if origin not in allowed_hosts:
+                raise not_allowed(origin)
             try:
                 with deadline(until):
                     response = self._http.send(self._http.build_request("GET", url), stream=True)

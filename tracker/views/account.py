@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LogoutView
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -68,3 +69,13 @@ def signup(request: AuthedRequest) -> HttpResponse:
         messages.success(request, "Welcome! Paste a task ID to start tracking.")
         return redirect("dashboard")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class Logout(LogoutView):
+    """Log out, and have the browser drop what it cached for this site: archived images are
+    cached for a year, and the next person at a shared computer must not find them there."""
+
+    def post(self, request, *args, **kwargs) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        response["Clear-Site-Data"] = '"cache"'
+        return response
