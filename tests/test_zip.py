@@ -113,3 +113,9 @@ def test_a_stranger_cannot_zip_someone_elses_image(alice_client, bob_client, two
 def test_nothing_selected_says_so(alice_client, two_archived):
     response = alice_client.post("/gallery/download.zip", {"scope": "selected"}, follow=True)
     assert "Tick the images you want" in response.content.decode()
+
+
+def test_all_means_the_gallery_as_shown_under_its_filter(alice_client, two_archived):
+    first, second = two_archived
+    names = download(alice_client, scope="all", q="fox").namelist()
+    assert [n for n in names if n.endswith(".png")] == [f"first-fox_{first}.png"]

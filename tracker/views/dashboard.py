@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import archive, gateway
+from ..filters import TaskFilter, query_string
 from ..forms import PasteForm
 from ..models import TrackedTask, TrackedTaskQuerySet
 from .common import AuthedRequest
@@ -56,7 +57,9 @@ def task_list(request: AuthedRequest) -> HttpResponse:
 
 def _list_context(request: AuthedRequest) -> dict:
     mine = TrackedTask.objects.filter(user=request.user)
-    page = Paginator(mine, PAGE_SIZE).get_page(request.GET.get("page"))
+    actions = mine.exclude(action="").order_by("action").values_list("action", flat=True)
+    finder = TaskFilter(request.GET, list(actions.distinct()))
+    page = Paginator(finder.apply(mine), PAGE_SIZE).get_page(request.GET.get("page"))
     tasks = list(page.object_list)
     counts = mine.aggregate(
         total=Count("id"),
@@ -72,6 +75,8 @@ def _list_context(request: AuthedRequest) -> dict:
         "outages": list(unreachable.values()),
         "outage_ids": set(unreachable),
         "polling": any(t.live for t in tasks),
+        "finder": finder,
+        "query": query_string(request.GET),
     }
 
 

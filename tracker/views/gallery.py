@@ -12,11 +12,19 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import archive, zips
+from ..filters import TaskFilter, query_string
 from ..models import TrackedTask
 from .common import AuthedRequest
 
 PAGE_SIZE = 50
 SCOPES = {"all", "new", "selected"}
+
+
+def _finder(request: AuthedRequest, data) -> TaskFilter:
+    actions = (
+        _images(request).exclude(action="").order_by("action").values_list("action", flat=True)
+    )
+    return TaskFilter(data, list(actions.distinct()), statuses=False)
 
 
 def _images(request: AuthedRequest):
@@ -32,10 +40,16 @@ def _images(request: AuthedRequest):
 @require_GET
 def gallery(request: AuthedRequest) -> HttpResponse:
     archive.sweep()  # archive jobs a dead worker lost, at most once a minute
-    page = Paginator(_images(request), PAGE_SIZE).get_page(request.GET.get("page"))
+    finder = _finder(request, request.GET)
+    page = Paginator(finder.apply(_images(request), "-finished"), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     context = {
         "page_obj": page,
         "new_count": _images(request).filter(downloaded_at=None).count(),
+        "finder": finder,
+        "query": query_string(request.GET),
+        "filters": [(k, v) for k, vs in request.GET.lists() if k != "page" for v in vs],
     }
     return render(request, "tracker/gallery.html", context)
 
@@ -47,7 +61,7 @@ def download_zip(request: AuthedRequest) -> HttpResponse:
     scope = request.POST.get("scope", "all")
     if scope not in SCOPES:
         raise Http404("No such download.")
-    rows = _images(request)
+    rows = _finder(request, request.POST).apply(_images(request), "-finished")  # as shown
     if scope == "new":
         rows = rows.filter(downloaded_at=None)
     elif scope == "selected":

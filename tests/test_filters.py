@@ -1,0 +1,88 @@
+"""Finding tasks: filters and sorts live in the URL, on the dashboard and in the gallery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import track_new_task
+from tracker.models import TrackedTask
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def mixed(alice_client, alice, sandbox):
+    """A done fox, a done owl upscale, a failed cat, and a running hare."""
+    fox = track_new_task(alice_client, sandbox, prompt="A red FOX", action="IMAGINE")
+    owl = track_new_task(alice_client, sandbox, prompt="an owl", action="UPSCALE")
+    cat = track_new_task(alice_client, sandbox, prompt="a cat", outcome="failure")
+    hare = track_new_task(alice_client, sandbox, prompt="a hare", step_seconds=600)
+    return {"fox": fox, "owl": owl, "cat": cat, "hare": hare}
+
+
+def shown(client, url: str) -> list[str]:
+    """The task IDs a list shows, in order."""
+    html = client.get(url).content.decode()
+    rows = TrackedTask.objects.values_list("task_id", flat=True)
+    return sorted((i for i in rows if f'id="task-{i}"' in html), key=html.index)
+
+
+def test_the_default_puts_what_runs_first(alice_client, mixed):
+    assert shown(alice_client, "/")[0] == mixed["hare"]
+
+
+def test_status_filters_combine(alice_client, mixed):
+    assert set(shown(alice_client, "/?status=done")) == {mixed["fox"], mixed["owl"]}
+    both = set(shown(alice_client, "/?status=failed&status=running"))
+    assert both == {mixed["cat"], mixed["hare"]}
+
+
+def test_prompt_text_is_case_insensitive_and_combines_with_action(alice_client, mixed):
+    assert shown(alice_client, "/?q=fox") == [mixed["fox"]]
+    assert shown(alice_client, "/?q=o&action=UPSCALE") == [mixed["owl"]]
+
+
+def test_the_submit_date_range(alice_client, alice, mixed):
+    last_week = timezone.now() - timedelta(days=7)
+    TrackedTask.objects.filter(task_id=mixed["owl"]).update(submitted_at=last_week)
+    day = timezone.localdate() - timedelta(days=7)
+    assert shown(alice_client, f"/?since={day}&until={day}") == [mixed["owl"]]
+    assert mixed["owl"] not in shown(alice_client, f"/?since={timezone.localdate()}")
+
+
+def test_sorts_in_either_direction(alice_client, mixed):
+    newest, oldest = shown(alice_client, "/?sort=-added"), shown(alice_client, "/?sort=added")
+    assert newest == list(reversed(oldest))
+
+
+def test_the_counts_are_the_status_filter(alice_client, mixed):
+    html = alice_client.get("/").content.decode()
+    assert 'href="?status=running"' in html and 'href="?status=failed"' in html
+
+
+def test_the_poll_keeps_the_filter(alice_client, mixed):
+    html = alice_client.get("/?status=running&q=hare").content.decode()
+    assert 'hx-get="/tasks/list/?status=running&amp;q=hare&amp;page=1"' in html
+    poll = alice_client.get(
+        "/tasks/list/?status=running&q=hare&page=1", headers={"HX-Request": "true"}
+    )
+    assert mixed["hare"] in poll.content.decode() and mixed["fox"] not in poll.content.decode()
+
+
+def test_nothing_matching_says_how_to_get_back(alice_client, mixed):
+    html = alice_client.get("/?q=zebra").content.decode()
+    assert "No task matches these filters." in html and 'href="?"' in html
+
+
+def test_a_bad_value_is_ignored_not_an_error(alice_client, mixed):
+    response = alice_client.get("/?status=bogus&since=not-a-date&sort=sideways")
+    assert response.status_code == 200
+
+
+def test_the_gallery_filters_and_its_zip_takes_what_is_shown(alice_client, mixed):
+    html = alice_client.get("/gallery/?q=fox").content.decode()
+    assert f"/tasks/{mixed['fox']}/" in html and f"/tasks/{mixed['owl']}/" not in html
+    assert '<input type="hidden" name="q" value="fox">' in html

@@ -1,0 +1,117 @@
+"""Finding tasks: the filters and sorts a list takes from its URL, so that every view of
+one's own tasks is a bookmarkable address. Pure: a GET in, a filtered, ordered queryset out."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from .models import Status, TrackedTaskQuerySet
+
+STATUSES = {
+    "running": TrackedTaskQuerySet.UNFINISHED,
+    "done": TrackedTaskQuerySet.DONE,
+    "failed": TrackedTaskQuerySet.FAILED,
+    "input": Q(status=Status.MODAL),
+}
+SORTS = {
+    "": ("running first, then newest", None),
+    "-submitted": ("newest submitted", ["-submitted_at"]),
+    "submitted": ("oldest submitted", ["submitted_at"]),
+    "-finished": ("newest finished", ["-finished_at"]),
+    "finished": ("oldest finished", ["finished_at"]),
+    "-added": ("newest added", ["-added_at"]),
+    "added": ("oldest added", ["added_at"]),
+}
+
+
+class TaskFilter(forms.Form):
+    """Everything optional; an unknown value is dropped, never an error page."""
+
+    q = forms.CharField(required=False, max_length=200, label="Prompt contains")
+    status = forms.MultipleChoiceField(
+        required=False,
+        choices=[
+            ("running", "Running"),
+            ("done", "Done"),
+            ("failed", "Failed"),
+            ("input", "Needs input"),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    action = forms.CharField(required=False, max_length=32)
+    since = forms.DateField(
+        required=False, label="Submitted from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="to", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    sort = forms.ChoiceField(required=False, choices=[(k, v[0]) for k, v in SORTS.items()])
+
+    def __init__(self, data, actions: list[str], *, statuses: bool = True) -> None:
+        super().__init__(data)
+        if not statuses:  # the gallery holds finished images only
+            del self.fields["status"]
+        self.fields["action"].widget = forms.Select(
+            choices=[("", "Any action"), *((a, a) for a in actions)]
+        )
+
+    @property
+    def active(self) -> bool:
+        """Does anything narrow the list (a sort alone does not)?"""
+        values = self.values()
+        return any(values.get(name) for name in ("q", "status", "action", "since", "until"))
+
+    def values(self) -> dict:
+        """The cleaned values; a field with a bad value counts as empty."""
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {name: cleaned.get(name) for name in self.fields}
+
+    def apply(self, rows: QuerySet, default_sort: str = "") -> QuerySet:
+        values = self.values()
+        if values["q"]:
+            rows = rows.filter(
+                Q(prompt__icontains=values["q"]) | Q(prompt_en__icontains=values["q"])
+            )
+        if values.get("status"):
+            wanted = Q()
+            for name in values["status"]:
+                wanted |= STATUSES[name]
+            rows = rows.filter(wanted)
+        if values["action"]:
+            rows = rows.filter(action=values["action"].upper())
+        if values["since"]:
+            rows = rows.filter(submitted_at__gte=_start_of(values["since"]))
+        if values["until"]:
+            rows = rows.filter(submitted_at__lt=_start_of(values["until"]) + timedelta(days=1))
+        order = SORTS.get(values["sort"] or default_sort, SORTS[""])[1]
+        if order is None:  # what is running first, then the newest
+            running = Case(
+                When(TrackedTaskQuerySet.UNFINISHED, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+            return rows.order_by(running, "-added_at", "-id")
+        field = order[0].lstrip("-")
+        first = (
+            F(field).desc(nulls_last=True)
+            if order[0].startswith("-")
+            else F(field).asc(nulls_last=True)
+        )
+        return rows.order_by(first, "-id")
+
+
+def _start_of(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def query_string(get) -> str:
+    """The URL's filters without its page number, for links that keep them."""
+    kept = get.copy()
+    kept.pop("page", None)
+    kept.pop("poll", None)
+    return kept.urlencode()
