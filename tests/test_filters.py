@@ -86,3 +86,9 @@ def test_the_gallery_filters_and_its_zip_takes_what_is_shown(alice_client, mixed
     html = alice_client.get("/gallery/?q=fox").content.decode()
     assert f"/tasks/{mixed['fox']}/" in html and f"/tasks/{mixed['owl']}/" not in html
     assert '<input type="hidden" name="q" value="fox">' in html
+
+
+def test_the_gallery_sorts_newest_finished_first_by_default(alice_client, mixed):
+    html = alice_client.get("/gallery/").content.decode()
+    assert '<option value="" selected>newest finished</option>' in html
+    assert "running first" not in html

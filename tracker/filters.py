@@ -53,8 +53,12 @@ class TaskFilter(forms.Form):
 
     def __init__(self, data, actions: list[str], *, statuses: bool = True) -> None:
         super().__init__(data)
-        if not statuses:  # the gallery holds finished images only
+        if not statuses:  # the gallery holds finished images only, newest finished first
             del self.fields["status"]
+            self.fields["sort"].choices = [
+                ("", "newest finished"),
+                *((k, v[0]) for k, v in SORTS.items() if k not in ("", "-finished")),
+            ]
         self.fields["action"].widget = forms.Select(
             choices=[("", "Any action"), *((a, a) for a in actions)]
         )
