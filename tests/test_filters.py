@@ -92,3 +92,28 @@ def test_the_gallery_sorts_newest_finished_first_by_default(alice_client, mixed)
     html = alice_client.get("/gallery/").content.decode()
     assert '<option value="" selected>newest finished</option>' in html
     assert "running first" not in html
+
+
+def test_favourites_hidden_and_notes_are_the_users_own_marks(alice_client, mixed, sandbox):
+    fox, owl = mixed["fox"], mixed["owl"]
+    sandbox.reset_stats()
+    alice_client.post(f"/tasks/{fox}/organise/", {"favourite": "1"})
+    alice_client.post(f"/tasks/{owl}/organise/", {"hidden": "1"})
+    alice_client.post(f"/tasks/{fox}/organise/", {"note": "  print this one  "})
+    assert sandbox.stats() == {}  # marks never reach the gateway
+    assert shown(alice_client, "/?fav=on") == [fox]
+    assert owl not in shown(alice_client, "/")  # hidden from the default view
+    assert shown(alice_client, "/?hidden=on") == [owl]  # still tracked, one click away
+    assert owl not in alice_client.get("/gallery/").content.decode()
+    page = alice_client.get(f"/tasks/{fox}/").content.decode()
+    assert "print this one</textarea>" in page and 'aria-pressed="true"' in page
+    star = alice_client.post(
+        f"/tasks/{fox}/organise/", {"favourite": "0"}, headers={"HX-Request": "true"}
+    )
+    assert "☆" in star.content.decode() and not TrackedTask.objects.get(task_id=fox).favourite
+
+
+def test_a_stranger_cannot_mark_someone_elses_task(bob_client, mixed):
+    response = bob_client.post(f"/tasks/{mixed['fox']}/organise/", {"favourite": "1"})
+    assert response.status_code == 404
+    assert not TrackedTask.objects.get(task_id=mixed["fox"]).favourite

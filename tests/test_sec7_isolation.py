@@ -43,7 +43,7 @@ def test_the_walk_finds_every_task_route():
     names = {name for _, name in owned_routes()}
     assert {
         "task_detail", "task_seed", "task_recheck", "task_untrack", "task_archive", "task_thumb",
-        "image", "thumb", "image_part", "thumb_part",
+        "task_organise", "image", "thumb", "image_part", "thumb_part",
     } <= names  # fmt: skip
 
 

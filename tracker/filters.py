@@ -50,6 +50,8 @@ class TaskFilter(forms.Form):
         required=False, label="to", widget=forms.DateInput(attrs={"type": "date"})
     )
     sort = forms.ChoiceField(required=False, choices=[(k, v[0]) for k, v in SORTS.items()])
+    fav = forms.BooleanField(required=False, label="Favourites only")
+    hidden = forms.BooleanField(required=False, label="Hidden ones")
 
     def __init__(self, data, actions: list[str], *, statuses: bool = True) -> None:
         super().__init__(data)
@@ -67,7 +69,8 @@ class TaskFilter(forms.Form):
     def active(self) -> bool:
         """Does anything narrow the list (a sort alone does not)?"""
         values = self.values()
-        return any(values.get(name) for name in ("q", "status", "action", "since", "until"))
+        names = ("q", "status", "action", "since", "until", "fav", "hidden")
+        return any(values.get(name) for name in names)
 
     def values(self) -> dict:
         """The cleaned values; a field with a bad value counts as empty."""
@@ -77,6 +80,9 @@ class TaskFilter(forms.Form):
 
     def apply(self, rows: QuerySet, default_sort: str = "") -> QuerySet:
         values = self.values()
+        rows = rows.filter(hidden=bool(values["hidden"]))  # hidden ones only when asked
+        if values["fav"]:
+            rows = rows.filter(favourite=True)
         if values["q"]:
             rows = rows.filter(
                 Q(prompt__icontains=values["q"]) | Q(prompt_en__icontains=values["q"])

@@ -229,6 +229,11 @@ class TrackedTask(models.Model):
     archive_lease_until = models.DateTimeField(null=True, blank=True)  # a worker holds it
     downloaded_at = models.DateTimeField(null=True, blank=True)  # first put in a ZIP
 
+    # Organising, the user's own: a favourite, hidden from the default views, a note.
+    favourite = models.BooleanField(default=False)
+    hidden = models.BooleanField(default=False)
+    note = models.TextField(blank=True, max_length=5000)
+
     objects = TrackedTaskQuerySet.as_manager()
 
     class Meta:

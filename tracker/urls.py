@@ -13,6 +13,7 @@ urlpatterns = [
     path("tasks/<str:task_id>/untrack/", tasks.task_untrack, name="task_untrack"),
     path("tasks/<str:task_id>/archive/", tasks.task_archive, name="task_archive"),
     path("tasks/<str:task_id>/thumb/", tasks.task_thumb, name="task_thumb"),
+    path("tasks/<str:task_id>/organise/", tasks.task_organise, name="task_organise"),
     path("gallery/", gallery.gallery, name="gallery"),
     path("gallery/download.zip", gallery.download_zip, name="download_zip"),
     path("mj/image/<str:task_id>", media.image, name="image"),

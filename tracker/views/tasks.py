@@ -79,6 +79,25 @@ def _while_archiving(request, task: TrackedTask, template: str, context: dict) -
 
 @login_required
 @owned_task
+@require_POST
+def task_organise(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
+    """A favourite, hidden from the default views, or a note: the user's own marks, which
+    never reach the gateway."""
+    if "favourite" in request.POST:
+        task.favourite = request.POST["favourite"] == "1"
+    if "hidden" in request.POST:
+        task.hidden = request.POST["hidden"] == "1"
+    if "note" in request.POST:
+        task.note = request.POST["note"].strip()[:5000]
+    task.save(update_fields=["favourite", "hidden", "note"])
+    if request.htmx:
+        return render(request, "tracker/_marks.html", {"task": task})
+    messages.success(request, "Saved.")
+    return redirect("task_detail", task_id=task.task_id)
+
+
+@login_required
+@owned_task
 @require_GET
 def task_seed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     seed, seed_error, can_retry = gateway.seed(task)
