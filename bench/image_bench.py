@@ -39,7 +39,9 @@ from urllib.parse import urljoin, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-TOKEN = "sk-bench000000000000000000000000000000000000000"
+
+from sandbox_process import TOKEN, start_sandbox  # noqa: E402
+
 MB = 1_000_000
 GALLERY_TASKS = 50
 BIG_FILE = 50 * 1024 * 1024  # 50 MiB: the largest file the default MJDASH_IMAGE_MAX_BYTES lets in
@@ -191,19 +193,6 @@ def main() -> int:
                 sandbox.kill()
                 sandbox.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def start_sandbox(data_dir: str) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", "0", "--token", f"{TOKEN}=bench",
-         "--image-dir", str(Path(data_dir) / "images")],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    line = process.stdout.readline()
-    if "listening on" not in line:
-        process.kill()
-        raise RuntimeError(f"the sandbox did not start: {line!r}")
-    return process, line.split("listening on ", 1)[1].split()[0]
 
 
 def run(url: str) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -25,7 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-TOKEN = "sk-bench000000000000000000000000000000000000000"
+
+from sandbox_process import TOKEN, start_sandbox  # noqa: E402
+
 INTERVAL = 2.0  # MJDASH_REFRESH_SECONDS for the run (the default is 5: same ratios)
 POLL_EVERY = 1.2  # each tab's poll period (the default 3 s scaled like the interval)
 TABS = 5
@@ -44,18 +45,8 @@ os.environ.update(
 )
 
 
-def start_sandbox() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", "0", "--token", f"{TOKEN}=bench",
-         "--image-dir", str(Path(data_dir) / "images")],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    line = process.stdout.readline()
-    return process, line.split("listening on ", 1)[1].split()[0]
-
-
 def main() -> int:
-    sandbox, url = start_sandbox()
+    sandbox, url = start_sandbox(data_dir)
     os.environ["MJDASH_GATEWAY_URL"] = url
     os.environ["MJDASH_GATEWAY_TOKEN"] = TOKEN
     try:

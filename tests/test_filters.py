@@ -117,3 +117,9 @@ def test_a_stranger_cannot_mark_someone_elses_task(bob_client, mixed):
     response = bob_client.post(f"/tasks/{mixed['fox']}/organise/", {"favourite": "1"})
     assert response.status_code == 404
     assert not TrackedTask.objects.get(task_id=mixed["fox"]).favourite
+
+
+def test_the_action_menu_lists_the_actions_one_has(alice_client, mixed):
+    html = alice_client.get("/").content.decode()
+    assert '<option value="UPSCALE">UPSCALE</option>' in html
+    assert '<option value="VIDEO">' not in html

@@ -53,16 +53,18 @@ class TaskFilter(forms.Form):
     fav = forms.BooleanField(required=False, label="Favourites only")
     hidden = forms.BooleanField(required=False, label="Hidden ones")
 
-    def __init__(self, data, actions: list[str], *, statuses: bool = True) -> None:
+    def __init__(self, data, rows: QuerySet, *, statuses: bool = True) -> None:
+        """`rows`: what the list can show; its actions are the action filter's choices."""
         super().__init__(data)
+        names = rows.exclude(action="").order_by("action").values_list("action", flat=True)
         if not statuses:  # the gallery holds finished images only, newest finished first
             del self.fields["status"]
             self.fields["sort"].choices = [
                 ("", "newest finished"),
                 *((k, v[0]) for k, v in SORTS.items() if k not in ("", "-finished")),
             ]
-        self.fields["action"].widget = forms.Select(
-            choices=[("", "Any action"), *((a, a) for a in actions)]
+        self.fields["action"].widget = forms.Select(  # asked only when the form is drawn
+            choices=lambda: [("", "Any action"), *((a, a) for a in names.distinct())]
         )
 
     @property

@@ -217,8 +217,7 @@ def _on_image_host(task: TrackedTask, url: str) -> bool:
     """Is `url` on an allowed image host (and not the gateway itself)? Only for the owner."""
     if not url or origin_of(url) not in settings.MJDASH_IMAGE_HOSTS:
         return False
-    if not ownership.owns(task):
-        raise TaskNotFound()
+    _check_owner(task)
     return not path_on_gateway(task.gateway.base_url, url)
 
 
@@ -283,9 +282,15 @@ def is_public_host(host: str) -> bool:
 def _client_for_task(task: TrackedTask) -> Client:
     """Never for a task on a shared gateway that is not this user's (asked of nobody), and
     never while the gateway's breaker is open."""
+    _check_owner(task)
+    return _client(task.gateway)
+
+
+def _check_owner(task: TrackedTask) -> None:
+    """Anything fetched for a task, from its gateway or an image host, is for its owner
+    only, on a gateway they may use: anyone else's is "not found"."""
     if not ownership.owns(task) or not ownership.may_use(task.user, task.gateway):
         raise TaskNotFound()
-    return _client(task.gateway)
 
 
 # --- the clients -------------------------------------------------------------------------------

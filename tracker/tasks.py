@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.tasks import task
 from django.utils import timezone
 
-from .models import Status, TrackedTask
+from .models import TrackedTask
 
 
 @task()
@@ -20,9 +20,7 @@ def archive_images(row_id: int) -> str:
 def archive_soon(rows: list[TrackedTask]) -> None:
     """Queue an archive job for each row that succeeded with something to keep (never done
     in the request that sees the success)."""
-    now = timezone.now()
-    for row in rows:
-        has_media = row.image_url or row.video_url
-        if row.status == Status.SUCCESS and has_media and row.archived_at is None:
-            TrackedTask.objects.filter(pk=row.pk).update(archive_due_at=now)
-            archive_images.enqueue(row.pk)
+    due = [row.pk for row in rows if row.is_done and row.has_media and row.archived_at is None]
+    TrackedTask.objects.filter(pk__in=due).update(archive_due_at=timezone.now())
+    for pk in due:
+        archive_images.enqueue(pk)

@@ -57,8 +57,7 @@ def task_list(request: AuthedRequest) -> HttpResponse:
 
 def _list_context(request: AuthedRequest) -> dict:
     mine = TrackedTask.objects.filter(user=request.user)
-    actions = mine.exclude(action="").order_by("action").values_list("action", flat=True)
-    finder = TaskFilter(request.GET, list(actions.distinct()))
+    finder = TaskFilter(request.GET, mine)
     page = Paginator(finder.apply(mine), PAGE_SIZE).get_page(request.GET.get("page"))
     tasks = list(page.object_list)
     counts = mine.aggregate(

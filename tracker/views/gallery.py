@@ -21,10 +21,7 @@ SCOPES = {"all", "new", "selected"}
 
 
 def _finder(request: AuthedRequest, data) -> TaskFilter:
-    actions = (
-        _images(request).exclude(action="").order_by("action").values_list("action", flat=True)
-    )
-    return TaskFilter(data, list(actions.distinct()), statuses=False)
+    return TaskFilter(data, _images(request), statuses=False)
 
 
 def _images(request: AuthedRequest):
