@@ -9,7 +9,7 @@ from django import forms
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from .models import Status, TrackedTaskQuerySet
+from .models import Status, Tag, TrackedTaskQuerySet
 
 STATUSES = {
     "running": TrackedTaskQuerySet.UNFINISHED,
@@ -43,6 +43,7 @@ class TaskFilter(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
     action = forms.CharField(required=False, max_length=32)
+    tag = forms.CharField(required=False, max_length=Tag.MAX_LENGTH)
     since = forms.DateField(
         required=False, label="Submitted from", widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -66,12 +67,16 @@ class TaskFilter(forms.Form):
         self.fields["action"].widget = forms.Select(  # asked only when the form is drawn
             choices=lambda: [("", "Any action"), *((a, a) for a in names.distinct())]
         )
+        tags = Tag.objects.filter(tasks__in=rows).values_list("name", flat=True).distinct()
+        self.fields["tag"].widget = forms.Select(
+            choices=lambda: [("", "Any tag"), *((t, t) for t in tags.order_by("name"))]
+        )
 
     @property
     def active(self) -> bool:
         """Does anything narrow the list (a sort alone does not)?"""
         values = self.values()
-        names = ("q", "status", "action", "since", "until", "fav", "hidden")
+        names = ("q", "status", "action", "tag", "since", "until", "fav", "hidden")
         return any(values.get(name) for name in names)
 
     def values(self) -> dict:
@@ -96,6 +101,8 @@ class TaskFilter(forms.Form):
             rows = rows.filter(wanted)
         if values["action"]:
             rows = rows.filter(action=values["action"].upper())
+        if values["tag"]:
+            rows = rows.filter(tags__name=values["tag"])
         if values["since"]:
             rows = rows.filter(submitted_at__gte=_start_of(values["since"]))
         if values["until"]:

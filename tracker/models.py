@@ -211,6 +211,7 @@ class TrackedTask(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    parent_task_id = models.CharField(max_length=64, blank=True)  # the gateway's parentId
     raw = models.JSONField(default=dict, blank=True)
 
     missing_at_gateway = models.BooleanField(default=False)
@@ -233,6 +234,7 @@ class TrackedTask(models.Model):
     favourite = models.BooleanField(default=False)
     hidden = models.BooleanField(default=False)
     note = models.TextField(blank=True, max_length=5000)
+    tags = models.ManyToManyField("Tag", blank=True, related_name="tasks")
 
     objects = TrackedTaskQuerySet.as_manager()
 
@@ -407,3 +409,39 @@ class ArchivedFile(models.Model):
     @property
     def is_video(self) -> bool:
         return self.original.is_video
+
+
+class Tag(models.Model):
+    """A user's own free-text label; a task carries any number of them."""
+
+    MAX_LENGTH = 40
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=MAX_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "name"], name="one_tag_per_name")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccessToken(models.Model):
+    """A personal access token for the JSON API. Only its SHA-256 is stored: the token itself
+    is shown once, when it is made. `prefix` (its first characters) tells tokens apart."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

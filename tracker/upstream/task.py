@@ -20,6 +20,7 @@ STATUS_RANK = {"": 0, "NOT_START": 1, "SUBMITTED": 2, "MODAL": 3, "IN_PROGRESS":
 FINAL_RANK = 5
 PERCENT = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?)\s*%")
 RAND_PARAM = re.compile(r"[?&]rand=\d+$")
+TASK_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class UpstreamTask:
     submitted_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    parent_task_id: str = ""  # trueai-org's parentId: the task this one was made from
     raw: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +83,7 @@ class UpstreamTask:
             submitted_at=_millis(data.get("submitTime")),
             started_at=_millis(data.get("startTime")),
             finished_at=_millis(data.get("finishTime")),
+            parent_task_id=_task_id(data.get("parentId")),
             raw=data,
         )
 
@@ -100,6 +103,11 @@ class UpstreamTask:
         match = PERCENT.search(self.progress)
         percent = float(match.group(1)) if match else 0.0
         return STATUS_RANK.get(self.status, FINAL_RANK), percent
+
+
+def _task_id(value: Any) -> str:
+    text = _text(value).strip()
+    return text if TASK_ID.fullmatch(text) else ""
 
 
 def _url(value: Any) -> str:
