@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -161,7 +162,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
-LANGUAGE_CODE = "en-us"
+# Two languages: English and Simplified Chinese. A visitor gets the one their browser asks
+# for (Accept-Language) until they pick one in the header, which a cookie remembers.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
@@ -310,6 +315,8 @@ MJDASH_SHARED_DEFAULT_FOR_ALL = envbool("MJDASH_SHARED_DEFAULT_FOR_ALL", "True")
 # account's further unknown IDs are refused until the window ends.
 MJDASH_GUESS_LIMIT = envint("MJDASH_GUESS_LIMIT", "20")
 MJDASH_GUESS_WINDOW_MINUTES = envint("MJDASH_GUESS_WINDOW_MINUTES", "15")
+# The JSON API: requests per minute for each personal access token.
+MJDASH_API_RATE_PER_MINUTE = envint("MJDASH_API_RATE_PER_MINUTE", "120")
 
 LOGGING = {
     "version": 1,

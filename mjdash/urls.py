@@ -29,5 +29,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/logout/", account.Logout.as_view(), name="logout"),
     path("accounts/", include(account_urls)),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/", include("tracker.api_urls")),
     path("", include("tracker.urls")),
 ]
