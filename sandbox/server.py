@@ -618,7 +618,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def create_task(self) -> None:
         """Test hook: {"token": "...", "action", "prompt", "outcome", "fail_reason",
-        "step_seconds", "age_seconds", "id", "image_urls_shape"} -> the task as fetch shows it."""
+        "step_seconds", "age_seconds", "id", "image_urls_shape", "parent_id", "made_with"}
+        -> the task as fetch shows it."""
         try:
             body = json.loads(self._read_body() or b"{}")
             owner = self.sandbox.tokens[str(body.pop("token")).removeprefix("sk-")]

@@ -30,6 +30,7 @@ def novicezk(task: SimTask, now: float, cdn_address: str) -> dict:
     properties = {"notifyHook": None, "discordInstanceId": "sandbox", "flags": 0}
     if finished:
         properties["finalPrompt"] = task.properties()["finalPrompt"]
+        properties.update(task.lineage())
     return {
         "id": task.id,
         "properties": properties,
@@ -62,7 +63,7 @@ def trueai(task: SimTask, now: float, cdn_address: str) -> dict:
     image_urls = image_url_list(task, cdn_address, as_objects=True) if success else None
     return {
         "id": task.id,
-        "parentId": None,
+        "parentId": task.parent_id or None,
         "botType": "MID_JOURNEY",
         "userId": None,
         "nonce": task.id[-10:],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 # Percent values a job reports while it runs, as new-api shows them (a new value per 15 s poll).
@@ -37,6 +38,8 @@ class SimTask:
     description: str = "提交成功"
     seed: str = ""
     image_urls_shape: str = "absent"  # absent, null, empty, strings, objects
+    parent_id: str = ""  # the task this one was made from (trueai's parentId)
+    made_with: str = ""  # the parent's button customId it was submitted with
 
     def __post_init__(self) -> None:
         if not self.seed:
@@ -139,7 +142,7 @@ class SimTask:
         return failed if status == "FAILURE" else "0%"
 
     def buttons(self, status: str) -> list[dict]:
-        job = f"{self.id[-8:]}-mjdash-sandbox"
+        job = self.message_hash
         if status == "MODAL":
             return [_button(f"MJ::CustomZoom::{job}", "🔍", "Custom Zoom")]
         if self.action in GRID_ACTIONS:
@@ -157,6 +160,21 @@ class SimTask:
                 _button(f"MJ::JOB::pan_left::1::{job}::SOLO", "⬅️", ""),
             ]
         return []
+
+    @property
+    def message_hash(self) -> str:
+        """The Discord message hash of this task's result, which its buttons' customIds
+        carry; a UUID, as Midjourney's are, made from the task ID."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mjdash-sandbox/{self.id}"))
+
+    def lineage(self) -> dict:
+        """The properties that tie a task to its family (novicezk's names)."""
+        found = {"messageId": f"m{self.id}", "messageHash": self.message_hash}
+        if self.made_with:
+            found["customId"] = self.made_with
+        if self.parent_id:
+            found["referencedMessageId"] = f"m{self.parent_id}"
+        return found
 
     def properties(self) -> dict:
         if self.action == "DESCRIBE":

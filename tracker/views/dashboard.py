@@ -59,7 +59,7 @@ def _list_context(request: AuthedRequest) -> dict:
     mine = TrackedTask.objects.filter(user=request.user)
     finder = TaskFilter(request.GET, mine)
     page = Paginator(finder.apply(mine), PAGE_SIZE).get_page(request.GET.get("page"))
-    tasks = list(page.object_list)
+    tasks = list(page.object_list.prefetch_related("tags"))
     counts = mine.aggregate(
         total=Count("id"),
         running=Count("id", filter=TrackedTaskQuerySet.UNFINISHED),

@@ -10,7 +10,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import archive, gateway
+from .. import archive, gateway, tagging
+from ..family import family
 from ..models import ArchivedFile, TrackedTask
 from .common import AuthedRequest, owned_task
 
@@ -25,7 +26,8 @@ def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
         if not task.live:
             response.status_code = HTMX_STOP_POLLING
         return response
-    return render(request, "tracker/task_detail.html", _detail(task))
+    context = _detail(task, family=family(task), tags=list(task.tags.all()))
+    return render(request, "tracker/task_detail.html", context)
 
 
 def _detail(task: TrackedTask, **extra) -> dict:
@@ -81,8 +83,8 @@ def _while_archiving(request, task: TrackedTask, template: str, context: dict) -
 @owned_task
 @require_POST
 def task_organise(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
-    """A favourite, hidden from the default views, or a note: the user's own marks, which
-    never reach the gateway."""
+    """A favourite, hidden from the default views, a note or tags: the user's own marks,
+    which never reach the gateway."""
     if "favourite" in request.POST:
         task.favourite = request.POST["favourite"] == "1"
     if "hidden" in request.POST:
@@ -90,6 +92,8 @@ def task_organise(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if "note" in request.POST:
         task.note = request.POST["note"].strip()[:5000]
     task.save(update_fields=["favourite", "hidden", "note"])
+    if "tags" in request.POST:
+        tagging.replace(task, request.POST["tags"])
     if request.htmx:
         return render(request, "tracker/_marks.html", {"task": task})
     messages.success(request, "Saved.")
