@@ -56,29 +56,17 @@ def main() -> int:
 
 
 def run(url: str) -> int:
-    import django
+    from harness import setup_django
 
-    django.setup()
+    setup_django()
     import httpx
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext, setup_test_environment
+    from django.test.utils import CaptureQueriesContext
 
     from tracker.gateway import track
     from tracker.models import Gateway, TrackedTask
-
-    setup_test_environment()  # lets the test Client run against this real database
-    # ...but render templates as production does: the test environment instruments every
-    # template render (a signal and a copy of the context for each {% include %}), which a
-    # served page never pays.
-    from django.template.base import PartialTemplate, Template
-    from django.test.utils import _TestState
-
-    Template._render = _TestState.saved_data.template_render
-    PartialTemplate._render = _TestState.saved_data.partial_template_render
-    call_command("migrate", verbosity=0)
 
     def make_tasks(n: int, finished: bool, token: str = TOKEN) -> list[str]:
         body = {"token": token, "step_seconds": 0 if finished else 3600, "age_seconds": 3700}

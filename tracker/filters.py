@@ -3,10 +3,11 @@ one's own tasks is a bookmarkable address. Pure: a GET in, a filtered, ordered q
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, time, timedelta
 
 from django import forms
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from .models import Status, Tag, TrackedTaskQuerySet
@@ -57,20 +58,18 @@ class TaskFilter(forms.Form):
     def __init__(self, data, rows: QuerySet, *, statuses: bool = True) -> None:
         """`rows`: what the list can show; its actions are the action filter's choices."""
         super().__init__(data)
-        names = rows.exclude(action="").order_by("action").values_list("action", flat=True)
+        actions = rows.exclude(action="").order_by("action").values_list("action", flat=True)
+        owner = rows.order_by().values("user")[:1]
+        tags = Tag.objects.filter(user__in=owner).values_list("name", flat=True)
         if not statuses:  # the gallery holds finished images only, newest finished first
             del self.fields["status"]
             self.fields["sort"].choices = [
                 ("", "newest finished"),
                 *((k, v[0]) for k, v in SORTS.items() if k not in ("", "-finished")),
             ]
-        self.fields["action"].widget = forms.Select(  # asked only when the form is drawn
-            choices=lambda: [("", "Any action"), *((a, a) for a in names.distinct())]
-        )
-        tags = Tag.objects.filter(tasks__in=rows).values_list("name", flat=True).distinct()
-        self.fields["tag"].widget = forms.Select(
-            choices=lambda: [("", "Any tag"), *((t, t) for t in tags.order_by("name"))]
-        )
+        # The menus' choices are asked only when the form is drawn, and then once.
+        self.fields["action"].widget = forms.Select(choices=_once("Any action", actions.distinct()))
+        self.fields["tag"].widget = forms.Select(choices=_once("Any tag", tags.order_by("name")))
 
     @property
     def active(self) -> bool:
@@ -109,12 +108,7 @@ class TaskFilter(forms.Form):
             rows = rows.filter(submitted_at__lt=_start_of(values["until"]) + timedelta(days=1))
         order = SORTS.get(values["sort"] or default_sort, SORTS[""])[1]
         if order is None:  # what is running first, then the newest
-            running = Case(
-                When(TrackedTaskQuerySet.UNFINISHED, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            )
-            return rows.order_by(running, "-added_at", "-id")
+            return rows.order_by("finished_rank", "-added_at", "-id")
         field = order[0].lstrip("-")
         first = (
             F(field).desc(nulls_last=True)
@@ -122,6 +116,11 @@ class TaskFilter(forms.Form):
             else F(field).asc(nulls_last=True)
         )
         return rows.order_by(first, "-id")
+
+
+def _once(empty: str, values: QuerySet):
+    """A menu's choices, read from the database the first time they are needed only."""
+    return functools.cache(lambda: [("", empty), *((value, value) for value in values)])
 
 
 def _start_of(day) -> datetime:

@@ -16,6 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Exists, OuterRef
 
 from . import breaker, ownership, refresh, tracking
 from .models import Gateway, Profile, TrackedTask, gateway_for
@@ -118,9 +119,8 @@ def _failed(gateway: Gateway, ids: list[str], exc: UpstreamError) -> None:
 
 def unreachable_for(user) -> dict[int, str]:
     """The gateways this user's tasks are on that are failing: id → since when, and why."""
-    failing = Gateway.objects.filter(
-        trackedtask__user=user, unreachable_since__isnull=False
-    ).distinct()
+    mine = TrackedTask.objects.filter(user=user, gateway=OuterRef("pk"))
+    failing = Gateway.objects.filter(unreachable_since__isnull=False).filter(Exists(mine))
     return {gateway.pk: breaker.unreachable_message(gateway) for gateway in failing}
 
 

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .fields import EncryptedTextField
 
@@ -20,14 +22,14 @@ class Status(models.TextChoices):
     """Every status a gateway reports, with the words a person sees. An empty status is a
     real state: just submitted, not yet picked up (docs/gateway-quirks.md, E8)."""
 
-    QUEUED = "", "Queued at gateway"
-    NOT_START = "NOT_START", "Not started"
-    SUBMITTED = "SUBMITTED", "Submitted"
-    IN_PROGRESS = "IN_PROGRESS", "In progress"
-    MODAL = "MODAL", "Needs input"
-    SUCCESS = "SUCCESS", "Done"
-    FAILURE = "FAILURE", "Failed"
-    CANCEL = "CANCEL", "Cancelled"
+    QUEUED = "", _("Queued at gateway")
+    NOT_START = "NOT_START", _("Not started")
+    SUBMITTED = "SUBMITTED", _("Submitted")
+    IN_PROGRESS = "IN_PROGRESS", _("In progress")
+    MODAL = "MODAL", _("Needs input")
+    SUCCESS = "SUCCESS", _("Done")
+    FAILURE = "FAILURE", _("Failed")
+    CANCEL = "CANCEL", _("Cancelled")
 
 
 FINISHED = (Status.SUCCESS, Status.FAILURE, Status.CANCEL)
@@ -35,9 +37,9 @@ FAILED = (Status.FAILURE, Status.CANCEL)
 
 
 class AuthStyle(models.TextChoices):
-    BEARER = "bearer", "Authorization: Bearer <token>"
-    RAW = "raw", "Authorization: <token> (no Bearer)"
-    MJ_API_SECRET = "mj-api-secret", "mj-api-secret: <token>"
+    BEARER = "bearer", _("Authorization: Bearer <token>")
+    RAW = "raw", _("Authorization: <token> (no Bearer)")
+    MJ_API_SECRET = "mj-api-secret", _("mj-api-secret: <token>")
 
 
 class Gateway(models.Model):
@@ -119,9 +121,9 @@ class Gateway(models.Model):
         """What pages and the admin may show of the token. Nothing at all of the site's own
         token: it is not the user's, and its tail would help no one but an attacker."""
         if not self.token:
-            return "no token"
+            return gettext("no token")
         if self.shared or self.token == settings.MJDASH_GATEWAY_TOKEN:
-            return "the site's token"
+            return gettext("the site's token")
         return "…" + self.token[-4:] if len(self.token) > 8 else "…" + "•" * 4
 
 
@@ -170,13 +172,15 @@ class TrackedTaskQuerySet(models.QuerySet):
     UNFINISHED = ~models.Q(status__in=FINISHED) & models.Q(missing_at_gateway=False)
     DONE = models.Q(status=Status.SUCCESS)
     FAILED = models.Q(status__in=FAILED)
+    IN_GALLERY = DONE & ~models.Q(image_url="", video_url="")
 
     def finished(self) -> TrackedTaskQuerySet:
-        """Nothing more will happen: a final status, or the gateway does not know the ID."""
-        return self.exclude(self.UNFINISHED)
+        """Nothing more will happen: a final status, or the gateway does not know the ID.
+        (The database keeps `finished_rank` from UNFINISHED, and indexes it.)"""
+        return self.filter(finished_rank=1)
 
     def unfinished(self) -> TrackedTaskQuerySet:
-        return self.filter(self.UNFINISHED)
+        return self.filter(finished_rank=0)
 
     def done(self) -> TrackedTaskQuerySet:
         return self.filter(self.DONE)
@@ -185,7 +189,8 @@ class TrackedTaskQuerySet(models.QuerySet):
         return self.filter(self.FAILED)
 
     def finished_images(self) -> TrackedTaskQuerySet:
-        return self.done().exclude(image_url="", video_url="")
+        """What the gallery shows (the database keeps `in_gallery` from IN_GALLERY)."""
+        return self.filter(in_gallery=True)
 
 
 class TrackedTask(models.Model):
@@ -235,6 +240,25 @@ class TrackedTask(models.Model):
     hidden = models.BooleanField(default=False)
     note = models.TextField(blank=True, max_length=5000)
     tags = models.ManyToManyField("Tag", blank=True, related_name="tasks")
+    # 0 while the gateway may still change the task, 1 once it is finished: the lists'
+    # default order (what runs first), kept by the database itself so that an index serves
+    # it and 10,000 tasks sort as fast as 10.
+    finished_rank = models.GeneratedField(
+        expression=models.Case(
+            models.When(TrackedTaskQuerySet.UNFINISHED, then=models.Value(0)),
+            default=models.Value(1),
+        ),
+        output_field=models.SmallIntegerField(),
+        db_persist=True,
+    )
+    in_gallery = models.GeneratedField(  # done, with an image or a video to show
+        expression=models.Case(
+            models.When(TrackedTaskQuerySet.IN_GALLERY, then=models.Value(True)),
+            default=models.Value(False),
+        ),
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
 
     objects = TrackedTaskQuerySet.as_manager()
 
@@ -245,6 +269,25 @@ class TrackedTask(models.Model):
         indexes = [
             models.Index(fields=["user", "-added_at"]),
             models.Index(fields=["gateway", "status"]),
+            # The lists' default order, and the counts and action menu, read from indexes
+            # alone however many tasks an account holds.
+            models.Index(
+                fields=["user", "hidden", "finished_rank", "-added_at", "-id"],
+                name="list_running_first",
+            ),
+            models.Index(
+                fields=["user", "status", "missing_at_gateway", "hidden", "action"],
+                name="list_counts",
+            ),
+            models.Index(fields=["user", "hidden", "-finished_at", "-id"], name="list_finished"),
+            models.Index(fields=["user", "finished_rank", "gateway"], name="list_unfinished"),
+            models.Index(
+                fields=["user", "in_gallery", "hidden", "-finished_at", "-id"],
+                name="gallery_order",
+            ),
+            models.Index(
+                fields=["user", "in_gallery", "downloaded_at", "action"], name="gallery_new"
+            ),
         ]
         ordering = ["-added_at", "id"]
 
@@ -327,11 +370,9 @@ class TrackedTask(models.Model):
     @property
     def status_label(self) -> str:
         if self.missing_at_gateway:
-            return (
-                "No longer known to the gateway"
-                if self.seen_at_gateway
-                else "Not found at the gateway"
-            )
+            if self.seen_at_gateway:
+                return gettext("No longer known to the gateway")
+            return gettext("Not found at the gateway")
         if self.status in Status.values:
             return Status(self.status).label
         return self.status.replace("_", " ").title()  # a status no gateway has sent before
