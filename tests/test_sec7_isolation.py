@@ -7,6 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.conftest import run_worker
+from tracker import apitokens
 from tracker.models import TaskOwner, TrackedTask
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,12 +44,12 @@ def test_the_walk_finds_every_task_route():
     names = {name for _, name in owned_routes()}
     assert {
         "task_detail", "task_seed", "task_recheck", "task_untrack", "task_archive", "task_thumb",
-        "task_organise", "image", "thumb", "image_part", "thumb_part",
+        "task_organise", "image", "thumb", "image_part", "thumb_part", "api_task",
     } <= names  # fmt: skip
 
 
 def test_a_stranger_gets_404_everywhere_and_nothing_moves(
-    alice_client, bob_client, carol_client, alice, sandbox
+    alice_client, bob_client, carol_client, alice, bob, carol, sandbox, settings
 ):
     task = sandbox.create_task(prompt="alice only")["id"]
     alice_client.post("/", {"ids": task})
@@ -56,6 +57,12 @@ def test_a_stranger_gets_404_everywhere_and_nothing_moves(
     assert TrackedTask.objects.get(task_id=task).archived_at is not None
     before = list(TrackedTask.objects.values())
     owners = list(TaskOwner.objects.values())
+    # The strangers are logged in, and carry an API token of their own for the API's routes.
+    settings.MJDASH_API_RATE_PER_MINUTE = 10_000
+    tokens = {
+        bob_client: apitokens.create(bob, "bob")[1],
+        carol_client: apitokens.create(carol, "c")[1],
+    }
     sandbox.reset_stats()
     tried = 0
     for template, name in owned_routes():
@@ -64,9 +71,12 @@ def test_a_stranger_gets_404_everywhere_and_nothing_moves(
             for method in METHODS:
                 for variant in VARIANTS:
                     for htmx in ({}, {"HX-Request": "true"}):
-                        response = getattr(stranger, method)(path + variant, headers=htmx)
+                        headers = {**htmx, "Authorization": f"Bearer {tokens[stranger]}"}
+                        response = getattr(stranger, method)(path + variant, headers=headers)
                         assert response.status_code == 404, (name, method, variant, htmx)
                         assert b"alice only" not in response.content
+                        if template.startswith("api/") and method != "head":
+                            assert response.json()["error"]["status"] == 404
                         tried += 1
     assert tried >= 5 * 2 * 7 * 5 * 2
     assert list(TrackedTask.objects.values()) == before

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import account, dashboard, gallery, media, tasks
+from .views import account, dashboard, export, gallery, media, tasks
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -27,5 +27,9 @@ urlpatterns = [
     ),
     path("settings/", account.settings_page, name="settings"),
     path("settings/test/", account.test_connection, name="test_connection"),
+    path("settings/tokens/", account.token_create, name="token_create"),
+    path("settings/tokens/revoke/", account.token_revoke, name="token_revoke"),
+    path("export.csv", export.export_csv, name="export_csv"),
+    path("export.json", export.export_json, name="export_json"),
     path("accounts/signup/", account.signup, name="signup"),
 ]

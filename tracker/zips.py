@@ -119,11 +119,14 @@ def _csv(records: list[dict]) -> str:
     writer.writeheader()
     for record in records:
         writer.writerow(
-            {k: _cell(v) for k, v in {**record, "files": " ".join(record["files"])}.items()}
+            {
+                k: spreadsheet_safe(v)
+                for k, v in {**record, "files": " ".join(record["files"])}.items()
+            }
         )
     return out.getvalue()
 
 
-def _cell(value: str) -> str:
+def spreadsheet_safe(value: str) -> str:
     """A spreadsheet runs a cell that starts with = + - @ as a formula: a prompt is text."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -9,9 +9,10 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LogoutView
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import archive, gateway
+from .. import apitokens, archive, gateway
 from ..forms import ConnectionForm, SignupForm
 from ..models import Profile, TrackedTask, gateway_for
 from .common import AuthedRequest
@@ -20,9 +21,7 @@ from .common import AuthedRequest
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request: AuthedRequest) -> HttpResponse:
-    current = gateway_for(request.user)
-    initial = {"base_url": current.display_url, "auth_style": current.auth_style}
-    form = ConnectionForm(request.POST or None, initial=initial)
+    form = _connection_form(request, request.POST or None)
     if request.method == "POST" and request.POST.get("use_default"):
         Profile.objects.update_or_create(user=request.user, defaults={"gateway": None})
         messages.success(request, "Using the site's default gateway again.")
@@ -31,8 +30,20 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
         gateway.choose(request.user, **form.cleaned_data)
         messages.success(request, "Saved. Task IDs you add from now on use this gateway.")
         return redirect("settings")
+    return _settings(request, form)
+
+
+def _connection_form(request: AuthedRequest, data=None) -> ConnectionForm:
+    current = gateway_for(request.user)
+    initial = {"base_url": current.display_url, "auth_style": current.auth_style}
+    return ConnectionForm(data, initial=initial)
+
+
+def _settings(request: AuthedRequest, form: ConnectionForm | None = None, **extra) -> HttpResponse:
+    """The whole Settings page; `extra` adds to what it shows (a token just made)."""
+    current = gateway_for(request.user)
     context = {
-        "form": form,
+        "form": form or _connection_form(request),
         "gateway": current,
         "is_default": current.shared,
         "archive_used": archive.usage(request.user),
@@ -40,8 +51,33 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
         "archived_count": TrackedTask.objects.filter(
             user=request.user, archived_at__isnull=False
         ).count(),
+        "tokens": apitokens.active(request.user),
+        **extra,
     }
     return render(request, "tracker/settings.html", context)
+
+
+@login_required
+@require_POST
+def token_create(request: AuthedRequest) -> HttpResponse:
+    """A new API token, shown in this response only: it is not stored, put in the session or
+    sent through a redirect, so nothing can show it twice."""
+    row, token = apitokens.create(request.user, request.POST.get("name", ""))
+    response = _settings(request, new_token=token, new_token_row=row)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def token_revoke(request: AuthedRequest) -> HttpResponse:
+    row = apitokens.revoke(request.user, request.POST.get("token", ""))
+    if row is None:  # someone else's, unknown, or revoked already
+        raise Http404("No such token.")
+    messages.success(
+        request, _("Token “%(name)s” revoked: it no longer works.") % {"name": row.name}
+    )
+    return redirect("settings")
 
 
 @login_required

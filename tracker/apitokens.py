@@ -1,0 +1,94 @@
+"""Personal access tokens for the JSON API: made, checked, stamped, rate-limited, revoked.
+
+Only a token's SHA-256 is stored. A token is 32 random bytes, so looking its digest up is as
+safe as a constant-time comparison: knowing how long a lookup took tells nothing useful about
+a secret nobody can guess."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils import timezone
+
+from .models import AccessToken
+
+PREFIX = "mjd_"
+SHOWN = len(PREFIX) + 8  # how much of a token the settings page shows to tell it apart
+STAMP_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
+WINDOW = 60  # seconds: the rate limit's fixed window
+
+
+def create(user, name: str) -> tuple[AccessToken, str]:
+    """A new token for `user`: (its row, the token itself, which is never stored)."""
+    token = PREFIX + secrets.token_urlsafe(32)
+    name = name.strip()[: AccessToken._meta.get_field("name").max_length] or "API token"
+    row = AccessToken.objects.create(
+        user=user, name=name, digest=_digest(token), prefix=token[:SHOWN]
+    )
+    return row, token
+
+
+def active(user):
+    """The user's tokens that still work, newest first."""
+    return AccessToken.objects.filter(user=user, revoked_at=None)
+
+
+def revoke(user, token_id: str) -> AccessToken | None:
+    """Revoke one of the user's own working tokens; None when there is no such token."""
+    row = active(user).filter(pk=token_id).first() if token_id.isdecimal() else None
+    if row is not None:
+        row.revoked_at = timezone.now()
+        row.save(update_fields=["revoked_at"])
+    return row
+
+
+def authenticate(request: HttpRequest) -> AccessToken | None:
+    """The working token in the request's `Authorization: Bearer` header, with its user
+    loaded; None for a missing, unknown or revoked one, or a deactivated account."""
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip().startswith(PREFIX):
+        return None
+    row = (
+        AccessToken.objects.select_related("user")
+        .filter(digest=_digest(token.strip()), revoked_at=None, user__is_active=True)
+        .first()
+    )
+    if row is not None:
+        _stamp(row)
+    return row
+
+
+def retry_after(row: AccessToken) -> int:
+    """0 when this call is within the token's rate, else the seconds until the next window.
+    A fixed one-minute window in the cache (shared by every process when it is Redis)."""
+    now = time.time()
+    key = f"mjdash:api-rate:{row.pk}:{int(now // WINDOW)}"
+    cache.add(key, 0, timeout=WINDOW + 1)
+    try:
+        calls = cache.incr(key)
+    except ValueError:  # the window ended between add and incr: this is the new one's first
+        cache.add(key, 1, timeout=WINDOW + 1)
+        calls = 1
+    if calls <= settings.MJDASH_API_RATE_PER_MINUTE:
+        return 0
+    return max(1, math.ceil(WINDOW - now % WINDOW))
+
+
+def _stamp(row: AccessToken) -> None:
+    """Note the use, in one conditional UPDATE, unless it was noted in the last minute."""
+    now = timezone.now()
+    recent = Q(last_used_at__gt=now - STAMP_EVERY)
+    if AccessToken.objects.filter(pk=row.pk).exclude(recent).update(last_used_at=now):
+        row.last_used_at = now
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
