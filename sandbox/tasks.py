@@ -42,6 +42,7 @@ class SimTask:
     made_with: str = ""  # the parent's button customId it was submitted with
 
     def __post_init__(self) -> None:
+        self.outcome = self.outcome.upper()  # a test may say "failure"; gateways send FAILURE
         if not self.seed:
             self.seed = str(random.Random(self.id).randint(10**9, 4 * 10**9))
 

@@ -72,7 +72,7 @@ def log_in(page, base_url: str) -> None:
     page.goto(f"{base_url}/")
     page.fill("#id_username", "alice")
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     page.wait_for_url(f"{base_url}/")
 
 
@@ -163,11 +163,11 @@ def test_a_locked_out_login_says_when_to_come_back(browser_page, live_server, al
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("#id_username", "alice")
         page.fill("#id_password", "wrong-password")
-        page.click("button[type=submit]")
+        page.click("main button[type=submit]")
     page.goto(f"{live_server.url}/accounts/login/")
     page.fill("#id_username", "alice")
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("main button[type=submit]")
     expect(page.locator("main")).to_contain_text("Too many failed attempts")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "locked-out.png"))
