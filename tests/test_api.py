@@ -146,6 +146,14 @@ def test_the_rate_is_per_token(alice_client, api, settings):
     assert other.get("/api/tasks/").status_code == 200
 
 
+def test_a_user_has_at_most_ten_working_tokens(alice_client, token):
+    for n in range(9):
+        make_token(alice_client, f"script {n}")
+    page = alice_client.post("/settings/tokens/", {"name": "one too many"}, follow=True)
+    assert "revoke one first" in page.content.decode()
+    assert AccessToken.objects.filter(revoked_at=None).count() == 10
+
+
 # Reading tasks
 
 
@@ -162,6 +170,15 @@ def test_the_list_is_the_exports_dicts_with_filters(api, mixed):
 def test_a_bad_filter_value_is_ignored_not_an_error(api, mixed):
     response = api.get("/api/tasks/?since=someday&status=sleeping&sort=zebra&per_page=lots")
     assert response.status_code == 200 and response.json()["count"] == 3
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["per_page=" + "9" * 5000, "page=" + "9" * 5000, "until=9999-12-31", "since=0001-01-01"],
+)
+def test_a_value_at_the_edge_of_the_world_is_still_an_answer(api, mixed, query):
+    response = api.get(f"/api/tasks/?{query}")
+    assert response.status_code in (200, 404) and response["Content-Type"] == "application/json"
 
 
 def test_pages_link_to_each_other(api, mixed):
@@ -247,6 +264,7 @@ def test_junk_is_rejected_with_reasons(api):
         ('{"ids": {"a": 1}}', '"ids" must be'),
         ('{"ids": [true]}', '"ids" must be'),
         ('{"ids": "  "}', "No task IDs"),
+        ('{"ids": ' + "[" * 50_000 + "]" * 50_000 + "}", "not a JSON object"),
     ],
 )
 def test_a_bad_body_is_a_json_400(api, body, words):

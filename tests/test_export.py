@@ -88,6 +88,32 @@ def test_a_prompt_that_is_a_formula_stays_text_in_the_csv(alice_client, mixed):
     assert owl["prompt"] == "=HYPERLINK(1)"  # JSON is data, not a spreadsheet
 
 
+def test_look_alike_formulas_stay_text_too(alice_client, mixed):
+    for prompt in ("＝1+1", " =1+1", "\u3000@SUM(A1)", "－2"):
+        TrackedTask.objects.filter(task_id=mixed["owl"]).update(prompt=prompt)
+        rows = {r["id"]: r for r in csv_rows(alice_client, "/export.csv")}
+        assert rows[mixed["owl"]]["prompt"] == "'" + prompt
+
+
+def test_only_the_gateways_bookkeeping_leaves_not_its_hooks(alice_client, mixed):
+    TrackedTask.objects.filter(task_id=mixed["fox"]).update(
+        properties={
+            "finalPrompt": "a fox",
+            "messageHash": "abc",
+            "notifyHook": "https://hook.example/SECRET1",
+            "nested": {"notifyHook": "https://hook.example/SECRET2"},
+            "callbackUrl": "https://x.example/SECRET3",
+            "customId": {"not": "a plain value SECRET4"},
+        }
+    )
+    for url in ("/export.csv", "/export.json"):
+        assert "SECRET" not in download(alice_client, url)
+    fox = next(
+        t for t in json.loads(download(alice_client, "/export.json")) if t["id"] == mixed["fox"]
+    )
+    assert fox["properties"] == {"finalPrompt": "a fox", "messageHash": "abc"}
+
+
 def test_the_filters_are_the_dashboards(alice_client, mixed):
     assert [r["id"] for r in csv_rows(alice_client, "/export.csv?status=failed")] == [mixed["cat"]]
     tagged = json.loads(download(alice_client, "/export.json?tag=wild&fav=1"))

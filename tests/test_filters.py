@@ -123,3 +123,9 @@ def test_the_action_menu_lists_the_actions_one_has(alice_client, mixed):
     html = alice_client.get("/").content.decode()
     assert '<option value="UPSCALE">UPSCALE</option>' in html
     assert '<option value="VIDEO">' not in html
+
+
+def test_dates_at_the_calendars_ends_are_answered(alice_client, mixed):
+    for query in ("until=9999-12-31", "since=0001-01-01", "since=9999-12-31"):
+        assert alice_client.get(f"/?{query}").status_code == 200
+        assert alice_client.get(f"/gallery/?{query}").status_code == 200

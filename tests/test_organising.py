@@ -113,3 +113,8 @@ def test_a_parent_someone_else_tracks_is_not_shown(alice_client, alice, bob_clie
     alice_client.post("/", {"ids": upscale})
     assert TrackedTask.objects.filter(task_id=upscale, user=alice).exists()
     assert f"/tasks/{grid}/" not in alice_client.get(f"/tasks/{upscale}/").content.decode()
+
+
+def test_a_huge_tag_text_is_cut_not_chewed():
+    assert len(parse("tag, " * 600_000)) == 1
+    assert len(parse(", ".join(f"t{n}" for n in range(600_000)))) == 20

@@ -24,10 +24,18 @@ PREFIX = "mjd_"
 SHOWN = len(PREFIX) + 8  # how much of a token the settings page shows to tell it apart
 STAMP_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 WINDOW = 60  # seconds: the rate limit's fixed window
+MAX_ACTIVE = 10  # working tokens per user
+
+
+class TooMany(Exception):
+    """The user has MAX_ACTIVE working tokens: the rate is per token, so their number is
+    capped too."""
 
 
 def create(user, name: str) -> tuple[AccessToken, str]:
     """A new token for `user`: (its row, the token itself, which is never stored)."""
+    if active(user).count() >= MAX_ACTIVE:
+        raise TooMany
     token = PREFIX + secrets.token_urlsafe(32)
     name = name.strip()[: AccessToken._meta.get_field("name").max_length] or "API token"
     row = AccessToken.objects.create(

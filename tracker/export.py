@@ -16,7 +16,13 @@ from .zips import spreadsheet_safe  # the one formula-injection guard
 CHUNK = 500  # rows fetched (and prefetched) at a time
 # Keys of a task's `properties` that may carry someone's secret (a webhook's URL, a token):
 # the gateway's own bookkeeping is shown, these never are.
-SECRET_HINTS = ("hook", "token", "secret", "key", "password", "auth")
+# The gateway's `properties` is a free map that may hold a hook URL or a key: only the known
+# bookkeeping entries, as plain values, leave mjdash.
+PUBLIC_PROPERTIES = frozenset({
+    "finalPrompt", "finalZhPrompt", "messageId", "messageHash", "progressMessageId",
+    "referencedMessageId", "flags", "nonce", "discordInstanceId", "discordChannelId",
+    "botType", "customId", "custom_id",
+})  # fmt: skip
 
 
 def with_related(rows: QuerySet) -> QuerySet:
@@ -125,7 +131,7 @@ def _public(properties) -> dict:
     return {
         key: value
         for key, value in properties.items()
-        if not any(hint in str(key).lower() for hint in SECRET_HINTS)
+        if key in PUBLIC_PROPERTIES and isinstance(value, str | int | float | bool | None)
     }
 
 

@@ -4,7 +4,7 @@ one's own tasks is a bookmarkable address. Pure: a GET in, a filtered, ordered q
 from __future__ import annotations
 
 import functools
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.db.models import F, Q, QuerySet
@@ -123,7 +123,10 @@ def _once(empty: str, values: QuerySet):
     return functools.cache(lambda: [("", empty), *((value, value) for value in values)])
 
 
-def _start_of(day) -> datetime:
+def _start_of(day: date) -> datetime:
+    """Midnight of `day` where the user is; a day at the calendar's very ends (year 1 or
+    9999, which a typed URL can ask for) is brought in a little, so no sum overflows."""
+    day = min(max(day, date.min + timedelta(days=2)), date.max - timedelta(days=2))
     return timezone.make_aware(datetime.combine(day, time.min))
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from .models import Tag, TrackedTask
 
 MAX_PER_TASK = 20
+MAX_TEXT = MAX_PER_TASK * (Tag.MAX_LENGTH + 2)  # what 20 tags can take; the rest is ignored
 SEPARATORS = re.compile(r"[,，、\n]+")  # commas, the full-width ones, or one per line
 SPACES = re.compile(r"\s+")
 
@@ -19,11 +20,13 @@ def parse(text: str) -> list[str]:
     """ "cats, Sunset ,cats" → ["cats", "Sunset"]: trimmed, inner spaces folded, cut to the
     column's size, duplicates (case-insensitively) dropped, at most MAX_PER_TASK."""
     names: dict[str, str] = {}
-    for part in SEPARATORS.split(text or ""):
+    for part in SEPARATORS.split((text or "")[:MAX_TEXT]):
         name = SPACES.sub(" ", part).strip().lstrip("#").strip()[: Tag.MAX_LENGTH]
         if name and name.casefold() not in names:
             names[name.casefold()] = name
-    return list(names.values())[:MAX_PER_TASK]
+            if len(names) == MAX_PER_TASK:
+                break
+    return list(names.values())
 
 
 def tags_for(user, names: Iterable[str]) -> list[Tag]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
@@ -128,5 +129,7 @@ def _csv(records: list[dict]) -> str:
 
 
 def spreadsheet_safe(value: str) -> str:
-    """A spreadsheet runs a cell that starts with = + - @ as a formula: a prompt is text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """A spreadsheet runs a cell that starts with = + - @ as a formula: a prompt is text.
+    Leading spaces and the full-width forms (＝, ＋) are looked through, to be safe."""
+    first = unicodedata.normalize("NFKC", value[:8]).lstrip()[:1]
+    return "'" + value if value[:1] in ("\t", "\r") or first in ("=", "+", "-", "@") else value

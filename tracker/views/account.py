@@ -62,7 +62,15 @@ def _settings(request: AuthedRequest, form: ConnectionForm | None = None, **extr
 def token_create(request: AuthedRequest) -> HttpResponse:
     """A new API token, shown in this response only: it is not stored, put in the session or
     sent through a redirect, so nothing can show it twice."""
-    row, token = apitokens.create(request.user, request.POST.get("name", ""))
+    try:
+        row, token = apitokens.create(request.user, request.POST.get("name", ""))
+    except apitokens.TooMany:
+        messages.error(
+            request,
+            _("You have %(count)d working tokens, the most there can be: revoke one first.")
+            % {"count": apitokens.MAX_ACTIVE},
+        )
+        return redirect("settings")
     response = _settings(request, new_token=token, new_token_row=row)
     response["Cache-Control"] = "private, no-store"
     return response

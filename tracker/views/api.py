@@ -4,6 +4,7 @@ and out, every error included. Its task dict is the export's (tracker/export.py)
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from functools import cache, wraps
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..forms import MAX_PASTE
 from ..models import TrackedTask
 from .common import AuthedRequest, get_task_for_user
 
+logger = logging.getLogger(__name__)
 SCHEMA = Path(__file__).resolve().parent.parent / "openapi.json"
 PER_PAGE, MAX_PER_PAGE = 50, 200
 MAX_BODY = 4 * MAX_PASTE  # bytes: the paste box's limit, in the widest UTF-8
@@ -60,6 +62,9 @@ def api(*methods: str) -> Callable:
                 return error(404, "No such task.")
             except ApiError as exc:
                 return error(exc.status, exc.message, **exc.headers)
+            except Exception:  # a bug of ours: logged, and still JSON, never a page
+                logger.exception("API error on %s", request.path)
+                return error(500, "Something went wrong on our side; try again later.")
             response["Cache-Control"] = "no-store"
             return response
 
@@ -158,7 +163,7 @@ def _pasted_text(request: AuthedRequest) -> str:
 def _ids_from_json(text: str) -> str:
     try:
         ids = json.loads(text).get("ids")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         raise ApiError(400, 'The body is not a JSON object like {"ids": "…"}.') from None
     if isinstance(ids, list) and all(_is_id(i) for i in ids):
         return "\n".join(str(i) for i in ids)
@@ -174,7 +179,11 @@ def _is_id(value) -> bool:
 
 def _number(value: str | None, default: int) -> int:
     """A page or page size; anything but a whole number is the default, as the UI does."""
-    return int(value) if value and value.isdecimal() else default
+    return (
+        int(value)
+        if value and value.isascii() and value.isdecimal() and len(value) < 7
+        else default
+    )
 
 
 def _page_url(request: AuthedRequest, number: int) -> str:
