@@ -33,6 +33,7 @@ from PIL import Image
 from . import gateway
 from .gateway import GatewayError, ImageStream
 from .models import ArchivedFile, Blob, Status, TrackedTask
+from .stored_text import Stored
 from .tasks import archive_images, archive_soon
 from .thumbnails import GRID_ACTIONS, first_frame, open_picture, quadrants, thumbnail
 
@@ -41,6 +42,17 @@ COPY_CHUNK = 256 * 1024
 SWEEP_EVERY = 60  # seconds between looks for archive jobs that were lost
 MAX_BACKOFF = timedelta(hours=6)
 MAX_VIDEOS = 4  # clips kept per task: a gateway listing a thousand is not a thousand files
+# Why a row is not archived, stored in English (archive_error); pages translate it.
+GAVE_UP = Stored.gettext("Archiving stopped: the worker never finished this job (%(tries)s tries).")
+UNEXPECTED = Stored.gettext("Archiving failed unexpectedly (%(kind)s).")
+TAKEN_OVER = Stored.gettext("Another worker took this archive job over; it carries on.")
+UNREADABLE = Stored.gettext("The file is not a picture mjdash can read.")
+PICTURE_REFUSED = Stored.gettext("The picture was refused: %(error)s.")
+VIDEO_REFUSED = Stored.gettext("The video was refused: %(error)s.")
+FULL = Stored.gettext(
+    "Your archive is full (%(megabytes)s MB). Untrack tasks you no longer need to make room; "
+    "nothing was deleted."
+)
 
 
 class ArchiveError(GatewayError):
@@ -79,8 +91,7 @@ def sweep(limit: int = 200) -> int:
     rows = list(lost.filter(archive_attempts__lt=settings.MJDASH_ARCHIVE_ATTEMPTS)[:limit])
     archive_soon(rows)
     lost.filter(archive_attempts__gte=settings.MJDASH_ARCHIVE_ATTEMPTS, archive_error="").update(
-        archive_error="Archiving stopped: the worker never finished this job "
-        f"({settings.MJDASH_ARCHIVE_ATTEMPTS} tries).",
+        archive_error=GAVE_UP.english(tries=settings.MJDASH_ARCHIVE_ATTEMPTS),
         archive_due_at=None,
     )
     return len(rows)
@@ -105,9 +116,7 @@ def run(row_id: int) -> str:
         return _failed(task, exc)
     except Exception as exc:  # a bug or a broken storage: say so, and try again later
         log.exception("archiving %s failed unexpectedly", task.task_id)
-        return _failed(
-            task, ArchiveError(f"Archiving failed unexpectedly ({exc.__class__.__name__}).")
-        )
+        return _failed(task, ArchiveError(UNEXPECTED.english(kind=exc.__class__.__name__)))
     finally:
         lease.release()
     return f"archived {task.task_id}"
@@ -137,7 +146,7 @@ class Lease:
         until = timezone.now() + timedelta(seconds=settings.MJDASH_ARCHIVE_LEASE_SECONDS)
         mine = TrackedTask.objects.filter(pk=self.row_id, archive_lease_until=self.until)
         if not mine.update(archive_lease_until=until):
-            raise ArchiveError("Another worker took this archive job over; it carries on.")
+            raise ArchiveError(TAKEN_OVER.english())
         self.until = until
 
     def release(self) -> None:
@@ -343,14 +352,14 @@ def _dimensions(source: BinaryIO) -> tuple[int, int]:
         with Image.open(source, formats=["PNG", "JPEG", "WEBP", "GIF"]) as image:
             return image.width, image.height
     except (OSError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise ArchiveError("The file is not a picture mjdash can read.", permanent=True) from exc
+        raise ArchiveError(UNREADABLE.english(), permanent=True) from exc
 
 
 def _picture(source: BinaryIO) -> Image.Image:
     try:
         return open_picture(source)
     except ValueError as exc:
-        raise ArchiveError(f"The picture was refused: {exc}.", permanent=True) from exc
+        raise ArchiveError(PICTURE_REFUSED.english(error=exc), permanent=True) from exc
 
 
 def _thumbnail_of(blob: Blob) -> Blob:
@@ -361,7 +370,7 @@ def _thumbnail_of(blob: Blob) -> Blob:
             try:
                 picture = first_frame(source, blob.content_type)
             except ValueError as exc:  # only its first bytes looked like a video
-                raise ArchiveError(f"The video was refused: {exc}.", permanent=True) from exc
+                raise ArchiveError(VIDEO_REFUSED.english(error=exc), permanent=True) from exc
         else:
             picture = _picture(source)
     return _store_bytes(thumbnail(picture), "image/webp")
@@ -389,11 +398,7 @@ def _check_quota(task: TrackedTask, kept: list[Kept]) -> None:
         return
     so_far = sum(k.original.size + (k.thumbnail.size if k.thumbnail else 0) for k in kept)
     if usage(task.user) + so_far >= quota_bytes():
-        raise ArchiveError(
-            f"Your archive is full ({settings.MJDASH_ARCHIVE_QUOTA_MB} MB). Untrack tasks "
-            "you no longer need to make room; nothing was deleted.",
-            permanent=True,
-        )
+        raise ArchiveError(FULL.english(megabytes=settings.MJDASH_ARCHIVE_QUOTA_MB), permanent=True)
 
 
 def forget(rows) -> int:

@@ -16,6 +16,22 @@ from django.db.models.functions import Coalesce
 from django.utils import formats, timezone
 
 from .models import Gateway
+from .stored_text import Stored
+
+# Since when, what it last said, when the next try is: stored as rows' errors, in English.
+UNREACHABLE = {
+    (False, False): Stored.gettext("The gateway has been unreachable since %(since)s."),
+    (True, False): Stored.gettext(
+        "The gateway has been unreachable since %(since)s (last error: %(error)s)."
+    ),
+    (False, True): Stored.gettext(
+        "The gateway has been unreachable since %(since)s; mjdash will try again at %(retry)s."
+    ),
+    (True, True): Stored.gettext(
+        "The gateway has been unreachable since %(since)s (last error: %(error)s); mjdash "
+        "will try again at %(retry)s."
+    ),
+}
 
 
 def refusal(gateway: Gateway) -> str:
@@ -26,12 +42,11 @@ def refusal(gateway: Gateway) -> str:
 def unreachable_message(gateway: Gateway) -> str:
     """Since when the gateway has failed, what it last said, and when the next try is."""
     since = gateway.unreachable_since or gateway.last_error_at or timezone.now()
-    text = f"The gateway has been unreachable since {_clock(since)}"
-    if gateway.last_error and not gateway.last_error.startswith("The gateway has been"):
-        text += f" (last error: {gateway.last_error.rstrip('.')})"
-    if gateway.circuit_open:
-        text += f"; mjdash will try again at {_clock(gateway.circuit_open_until)}"
-    return text + "."
+    error = gateway.last_error
+    error = "" if error.startswith("The gateway has been") else error.rstrip(".")
+    retry = _clock(gateway.circuit_open_until) if gateway.circuit_open else ""
+    message = UNREACHABLE[bool(error), bool(retry)]
+    return message.english(since=_clock(since), error=error, retry=retry)
 
 
 def record_success(gateway: Gateway) -> None:

@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import UserCreationForm
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from .gateway import is_public_host
 from .models import AuthStyle
@@ -14,52 +16,60 @@ MAX_PASTE = 200_000
 
 class PasteForm(forms.Form):
     ids = forms.CharField(
-        label="Task IDs",
+        label=_("Task IDs"),
         max_length=MAX_PASTE,
         widget=forms.Textarea(
             attrs={
                 "rows": 4,
-                "placeholder": "Paste task IDs: one per line, comma-separated, a submit "
-                "response's JSON, or links that contain /mj/task/<id> or /mj/image/<id>",
+                "placeholder": _(
+                    "Paste task IDs: one per line, comma-separated, a submit response's JSON, "
+                    "or links that contain /mj/task/<id> or /mj/image/<id>"
+                ),
                 "spellcheck": "false",
                 "autocomplete": "off",
             }
         ),
         error_messages={
-            "required": "Paste at least one task ID.",
-            "max_length": "That is more text than one paste can take (%(limit_value)d "
-            "characters). Split it into smaller pastes.",
+            "required": _("Paste at least one task ID."),
+            "max_length": _(
+                "That is more text than one paste can take (%(limit_value)d characters). "
+                "Split it into smaller pastes."
+            ),
         },
     )
 
 
 class ConnectionForm(forms.Form):
     base_url = forms.URLField(
-        label="Gateway URL",
+        label=_("Gateway URL"),
         max_length=500,
         assume_scheme="https",
-        help_text="The address your /mj API lives under, e.g. https://gateway.example.com",
+        help_text=_("The address your /mj API lives under, e.g. https://gateway.example.com"),
     )
     token = forms.CharField(
-        label="API token",
+        label=_("API token"),
         required=False,
         max_length=500,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Leave empty to keep your saved token for this same URL. A new URL with "
-        "an empty token is saved with no token.",
+        help_text=_(
+            "Leave empty to keep your saved token for this same URL. A new URL with an empty "
+            "token is saved with no token."
+        ),
     )
     auth_style = forms.ChoiceField(
-        label="How to send the token", choices=AuthStyle.choices, initial=AuthStyle.BEARER
+        label=_("How to send the token"), choices=AuthStyle.choices, initial=AuthStyle.BEARER
     )
 
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].rstrip("/")
         if not url.startswith(("http://", "https://")):
-            raise forms.ValidationError("Use an http:// or https:// address.")
+            raise forms.ValidationError(gettext("Use an http:// or https:// address."))
         if "@" in urlsplit(url).netloc:
             raise forms.ValidationError(
-                "Leave the user name and password out of the URL; put the gateway's key in "
-                "the token field, which is stored encrypted."
+                gettext(
+                    "Leave the user name and password out of the URL; put the gateway's key in "
+                    "the token field, which is stored encrypted."
+                )
             )
         if url.endswith("/mj"):
             url = url[: -len("/mj")]
@@ -74,8 +84,11 @@ def refuse_private_host(host: str) -> None:
     One message for both cases, so the form maps none of the server's own network."""
     if not is_public_host(host):
         raise forms.ValidationError(
-            f"“{host}” is not a public address that this site can reach: it does not "
-            "resolve, or it is a private or local address."
+            gettext(
+                "“%(host)s” is not a public address that this site can reach: it does not "
+                "resolve, or it is a private or local address."
+            )
+            % {"host": host}
         )
 
 

@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef
 
 from . import breaker, ownership, refresh, tracking
 from .models import Gateway, Profile, TrackedTask, gateway_for
+from .stored_text import Stored
 from .upstream import (
     Client,
     FileFetcher,
@@ -41,7 +42,14 @@ GatewayError = UpstreamError  # the one exception callers catch: .message, .perm
 TrackResult = tracking.TrackResult
 MAX_PARALLEL = 4  # chunks in flight at once against one gateway
 MAX_CLIENTS = 64
-SEED_LATER = "The seed is available once the task has finished."
+# What this service says is in English, like the gateway errors it passes on: a message may
+# be stored, and pages translate it when they show it (stored_text.render, `|stored`).
+SEED_LATER = Stored.gettext("The seed is available once the task has finished.").english()
+CONNECTED = Stored.gettext("Connected: the gateway accepted the token.").english()
+SITE_TOKEN_ELSEWHERE = Stored.gettext(
+    "mjdash sends the site's token only to the site's own gateway. Enter your own token for "
+    "this gateway in Settings."
+).english()
 
 __all__ = ["GatewayError", "ImageStream", "TaskNotFound", "TrackResult"]
 
@@ -255,7 +263,7 @@ def test_connection(user) -> tuple[bool, str]:
         _client(gateway_for(user)).ping()
     except UpstreamError as exc:
         return False, exc.message
-    return True, "Connected: the gateway accepted the token."
+    return True, CONNECTED
 
 
 def choose(user, base_url: str, token: str, auth_style: str) -> Gateway:
@@ -317,11 +325,7 @@ def _client(gateway: Gateway) -> Client:
     site = is_site_gateway(gateway.base_url)
     site_token = gateway.token and gateway.token == settings.MJDASH_GATEWAY_TOKEN
     if site_token and not (site and gateway.shared):  # shared: its tasks have owners
-        raise UpstreamError(
-            "mjdash sends the site's token only to the site's own gateway. Enter your own "
-            "token for this gateway in Settings.",
-            permanent=True,
-        )
+        raise UpstreamError(SITE_TOKEN_ELSEWHERE, permanent=True)
     allow_private = site or settings.MJDASH_ALLOW_PRIVATE_GATEWAYS
     key = (
         gateway.base_url,

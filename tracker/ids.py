@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from django.utils.translation import gettext, ngettext
+
 # Gateways mint IDs as a millisecond timestamp plus random digits (16 digits today).
 ID_PATTERN = re.compile(r"[0-9]{10,32}")  # used with fullmatch; never \d (Unicode digits)
 ID_KEYS = ("result", "id", "ids", "taskId", "task_id", "taskIds", "task_ids", "results")
@@ -36,7 +38,6 @@ _JSON_SPECIAL = re.compile(r'[\[\]{}"\\]')
 # An API key starts a token or follows punctuation (`key=sk-…`, `"token":"sk-…"`), but the
 # `sk-` in `task-123` is no key.
 _API_KEY = re.compile(r"(?<![a-z0-9])sk-", re.IGNORECASE)
-API_KEY_REASON = "this looks like an API key, not a task ID (it was not stored)"
 
 
 @dataclass
@@ -111,17 +112,27 @@ def rejection_reason(token: str) -> str:
 
 
 def _reason(token: str, shown: str) -> str:
+    """In the active language: the reasons are shown at once, never stored."""
+    count = len(token)
+    if token.isascii() and token.isdigit() and count < 10:
+        return ngettext(
+            "%(count)d digit is too short for a task ID",
+            "%(count)d digits is too short for a task ID",
+            count,
+        ) % {"count": count}
     if token.isascii() and token.isdigit():
-        return f"{len(token)} digits is too {'short' if len(token) < 10 else 'long'} for a task ID"
+        return gettext("%(count)d digits is too long for a task ID") % {"count": count}
     if _API_KEY.search(token):
-        return API_KEY_REASON
+        return gettext("this looks like an API key, not a task ID (it was not stored)")
     if token.startswith(("http://", "https://")):
-        return "this link holds no /mj/task/<id> or /mj/image/<id>"
+        return gettext("this link holds no /mj/task/<id> or /mj/image/<id>")
     if _other_digits(token):
-        return "use the digits 0-9 only: this has other digits (such as Arabic-Indic or fullwidth)"
+        return gettext(
+            "use the digits 0-9 only: this has other digits (such as Arabic-Indic or fullwidth)"
+        )
     if _ASCII_DIGIT_RUN.search(token):
-        return f"“{shown}” has other characters around the digits"
-    return "task IDs are 10 to 32 digits"
+        return gettext("“%(token)s” has other characters around the digits") % {"token": shown}
+    return gettext("task IDs are 10 to 32 digits")
 
 
 def parse(text: str) -> Parsed:

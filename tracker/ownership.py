@@ -24,10 +24,21 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from .models import Gateway, Profile, TaskOwner, TrackedTask
+from .stored_text import Stored
 
-STAFF_ONLY = (
+# Stored as a row's error, in English; pages translate them (stored_text.render).
+STAFF_ONLY = Stored.gettext(
     "This site's shared gateway is kept for staff. Add your own gateway and token in Settings "
     "to track tasks."
+).english()
+THROTTLED = Stored.ngettext(
+    "Too many task IDs that the gateway does not know. To protect other people's tasks, mjdash "
+    "will not look up more new IDs for you for %(minutes)s minute. The tasks you already track "
+    "are not affected.",
+    "Too many task IDs that the gateway does not know. To protect other people's tasks, mjdash "
+    "will not look up more new IDs for you for %(minutes)s minutes. The tasks you already track "
+    "are not affected.",
+    "minutes",
 )
 
 
@@ -158,9 +169,4 @@ def minutes_until_guessing_again(user) -> int:
 
 
 def throttled_message(user) -> str:
-    minutes = minutes_until_guessing_again(user)
-    return (
-        "Too many task IDs that the gateway does not know. To protect other people's tasks, "
-        f"mjdash will not look up more new IDs for you for {minutes} minute"
-        f"{'s' if minutes != 1 else ''}. The tasks you already track are not affected."
-    )
+    return THROTTLED.english(minutes=minutes_until_guessing_again(user))

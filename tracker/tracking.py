@@ -11,8 +11,12 @@ from django.utils import timezone
 from . import ownership
 from .ids import parse
 from .models import Gateway, TrackedTask, gateway_for
+from .stored_text import Stored
 
 Ask = Callable[[Gateway, list[str]], bool]  # gateway.refresh_gateway
+NOT_ASKED = Stored.gettext(
+    "The gateway could not be asked, so the rest were not looked up yet."
+).english()
 
 
 @dataclass
@@ -25,7 +29,7 @@ class TrackResult:
     truncated: bool = False
     gateway_ok: bool = True
     throttled: list[str] = field(default_factory=list)  # new IDs not looked up: see `refusal`
-    refusal: str = ""
+    refusal: str = ""  # in English, like a stored message: pages translate it
 
     @property
     def nothing_found(self) -> bool:
@@ -121,6 +125,6 @@ def _track_on_shared(user, gateway: Gateway, new: list[str], result: TrackResult
             break  # the rest waits in the box until the gateway answers again
     result.throttled = new[start:]
     if result.throttled and not result.gateway_ok:
-        result.refusal = "The gateway could not be asked, so the rest were not looked up yet."
+        result.refusal = NOT_ASKED
     elif result.throttled:
         result.refusal = ownership.throttled_message(user)

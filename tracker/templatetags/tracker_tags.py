@@ -5,7 +5,11 @@ from datetime import timedelta
 
 from django import template
 from django.utils import timezone
+from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
+from django.utils.translation import gettext
+
+from tracker import stored_text
 
 register = template.Library()
 
@@ -18,11 +22,12 @@ def duration_human(value: timedelta | None) -> str:
     seconds = int(value.total_seconds())
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
+    parts = {"hours": hours, "minutes": minutes, "seconds": secs}
     if hours:
-        return f"{hours} h {minutes} min"
+        return gettext("%(hours)d h %(minutes)d min") % parts
     if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
+        return gettext("%(minutes)d min %(seconds)d s") % parts
+    return gettext("%(seconds)d s") % parts
 
 
 @register.filter
@@ -33,9 +38,24 @@ def pretty_json(value: object) -> str:
 
 @register.filter
 def ago(value) -> str:
-    """“just now”, “5 minutes ago”, “2 days ago”."""
+    """“just now”, “5 minutes ago”, “2 days ago”: Django's own translated units, plurals and
+    all, in the active language."""
     if not value:
         return ""
     if (timezone.now() - value).total_seconds() < 60:
-        return "just now"
-    return f"{timesince(value).split(',')[0]} ago"
+        return gettext("just now")
+    return gettext("%(time)s ago") % {"time": timesince(value, depth=1)}
+
+
+@register.filter
+def stored(value: str) -> SafeString:
+    """A message kept in English (a row's last error, an archive error, a gateway error)
+    in the reader's language, the gateway's own words marked as such."""
+    return stored_text.render(value or "")
+
+
+@register.filter
+def gateway_words(value: str) -> SafeString:
+    """Text the gateway wrote (a failReason, a description), shown as it is and marked as
+    the gateway's: `<q class="gateway-words" …>`."""
+    return stored_text.gateway_words(value) if value else SafeString("")

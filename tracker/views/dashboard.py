@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HTMX_STOP_POLLING
 
@@ -15,6 +16,7 @@ from .. import archive, gateway
 from ..filters import TaskFilter, query_string
 from ..forms import PasteForm
 from ..models import TrackedTask, TrackedTaskQuerySet
+from ..stored_text import render as translated
 from .common import AuthedRequest
 
 PAGE_SIZE = 50
@@ -71,7 +73,7 @@ def _list_context(request: AuthedRequest) -> dict:
         "page_obj": page,
         "tasks": tasks,
         "counts": counts,
-        "outages": list(unreachable.values()),
+        "outages": [translated(message) for message in unreachable.values()],
         "outage_ids": set(unreachable),
         "polling": any(t.live for t in tasks),
         "finder": finder,
@@ -81,15 +83,18 @@ def _list_context(request: AuthedRequest) -> dict:
 
 def _flash(request: AuthedRequest, result: gateway.TrackResult) -> None:
     if result.nothing_found:
-        messages.warning(request, "No task IDs found in what you pasted.")
+        messages.warning(request, gettext("No task IDs found in what you pasted."))
         return
     level = messages.SUCCESS if result.added else messages.INFO
-    summary = (
-        f"{len(result.added)} added, {len(result.already)} already tracked, "
-        f"{len(result.rejected) + result.more_rejected} rejected."
-    )
-    messages.add_message(request, level, summary)
+    summary = gettext("%(added)d added, %(already)d already tracked, %(rejected)d rejected.")
+    counts = {
+        "added": len(result.added),
+        "already": len(result.already),
+        "rejected": len(result.rejected) + result.more_rejected,
+    }
+    messages.add_message(request, level, summary % counts)
     if result.refusal:
-        messages.error(request, result.refusal)
+        messages.error(request, translated(result.refusal))
     for token, reason in result.rejected[:20]:
-        messages.warning(request, f"Rejected “{token}”: {reason}")
+        rejected = gettext("Rejected “%(token)s”: %(reason)s")
+        messages.warning(request, rejected % {"token": token, "reason": reason})

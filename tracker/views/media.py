@@ -11,7 +11,9 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.html import escape
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from .. import gateway
@@ -57,7 +59,7 @@ def _archived(
 ) -> HttpResponse:
     blob = kept.thumbnail if thumb else kept.original
     if blob is None:  # a video whose first frame could not be read
-        return _placeholder("No preview", status=404)
+        return _placeholder(gettext("No preview"), status=404)
     name = download_name(task.prompt, task.task_id, blob.content_type, kept.part)
     response = send_blob(request, blob, name=name, attachment=bool(request.GET.get("download")))
     response["Content-Security-Policy"] = FILE_CSP
@@ -69,10 +71,12 @@ def _no_thumbnail(task: TrackedTask) -> HttpResponse:
     """Thumbnails come from the archive only. A finished task not archived yet gets its job
     queued (if none is owed) and a picture that says so; the page asks again later."""
     if not task.is_done:
-        return _placeholder("No image yet", status=404)
+        return _placeholder(gettext("No image yet"), status=404)
     if task.archive_due_at is None and task.archive_attempts == 0:
         archive_soon([task])
-    return _placeholder("Archiving…" if not task.archive_error else "Not archived yet")
+    return _placeholder(
+        gettext("Not archived yet") if task.archive_error else gettext("Archiving…")
+    )
 
 
 def _streamed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
@@ -95,7 +99,7 @@ def _streamed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 
 def _placeholder(text: str, status: int = 200) -> HttpResponse:
     return HttpResponse(
-        PLACEHOLDER.format(text),
+        PLACEHOLDER.format(escape(text)),
         content_type="image/svg+xml",
         status=status,
         headers={"Content-Security-Policy": FILE_CSP, "Cache-Control": "private, no-store"},
@@ -108,6 +112,6 @@ def _unavailable(request: AuthedRequest, task: TrackedTask, exc: GatewayError) -
     if isinstance(exc, TaskNotFound) or exc.permanent and exc.status in (403, 404, 410):
         status = 404
     if request.headers.get("Sec-Fetch-Dest") in ("image", "video"):
-        return _placeholder("Image unavailable", status=status)
+        return _placeholder(gettext("Image unavailable"), status=status)
     context = {"task": task, "message": exc.message}
     return render(request, "tracker/image_unavailable.html", context, status=status)
