@@ -44,7 +44,7 @@ def test_the_walk_finds_every_task_route():
     names = {name for _, name in owned_routes()}
     assert {
         "task_detail", "task_seed", "task_recheck", "task_untrack", "task_archive", "task_thumb",
-        "task_organise", "image", "thumb", "image_part", "thumb_part", "api_task",
+        "task_organise", "image", "thumb", "image_part", "thumb_part", "api_task", "lightbox",
     } <= names  # fmt: skip
 
 
