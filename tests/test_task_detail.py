@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils.html import strip_tags
 
 from tests.conftest import track_new_task, wait_until
 from tracker.models import Gateway, TrackedTask
@@ -78,7 +79,9 @@ def test_a_finished_task_whose_seed_is_refused_says_so_in_the_gateways_words(
     alice_client.post("/", {"ids": "1732000000000001"})
     page = alice_client.get("/tasks/1732000000000001/seed/").content.decode()
     assert "once the task has finished" not in page
-    assert "The gateway refused the seed for this task (关联任务状态错误)." in page
+    said = "The gateway refused the seed for this task (关联任务状态错误)."
+    assert said in strip_tags(page)  # the gateway's words as they are, and marked as its own
+    assert '<q class="gateway-words" lang="zh" title="The gateway&#x27;s own words">关联' in page
 
 
 def test_the_seed_works_without_javascript(alice_client, tracked):

@@ -9,6 +9,8 @@ from datetime import date, datetime, time, timedelta
 from django import forms
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import Status, Tag, TrackedTaskQuerySet
 
@@ -19,41 +21,43 @@ STATUSES = {
     "input": Q(status=Status.MODAL),
 }
 SORTS = {
-    "": ("running first, then newest", None),
-    "-submitted": ("newest submitted", ["-submitted_at"]),
-    "submitted": ("oldest submitted", ["submitted_at"]),
-    "-finished": ("newest finished", ["-finished_at"]),
-    "finished": ("oldest finished", ["finished_at"]),
-    "-added": ("newest added", ["-added_at"]),
-    "added": ("oldest added", ["added_at"]),
+    "": (_("running first, then newest"), None),
+    "-submitted": (_("newest submitted"), ["-submitted_at"]),
+    "submitted": (_("oldest submitted"), ["submitted_at"]),
+    "-finished": (_("newest finished"), ["-finished_at"]),
+    "finished": (_("oldest finished"), ["finished_at"]),
+    "-added": (_("newest added"), ["-added_at"]),
+    "added": (_("oldest added"), ["added_at"]),
 }
 
 
 class TaskFilter(forms.Form):
     """Everything optional; an unknown value is dropped, never an error page."""
 
-    q = forms.CharField(required=False, max_length=200, label="Prompt contains")
+    q = forms.CharField(required=False, max_length=200, label=_("Prompt contains"))
     status = forms.MultipleChoiceField(
         required=False,
         choices=[
-            ("running", "Running"),
-            ("done", "Done"),
-            ("failed", "Failed"),
-            ("input", "Needs input"),
+            ("running", _("Running")),
+            ("done", _("Done")),
+            ("failed", _("Failed")),
+            ("input", _("Needs input")),
         ],
         widget=forms.CheckboxSelectMultiple,
     )
     action = forms.CharField(required=False, max_length=32)
     tag = forms.CharField(required=False, max_length=Tag.MAX_LENGTH)
     since = forms.DateField(
-        required=False, label="Submitted from", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label=_("Submitted from"), widget=forms.DateInput(attrs={"type": "date"})
     )
     until = forms.DateField(
-        required=False, label="to", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label=pgettext_lazy("date range", "to"),
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     sort = forms.ChoiceField(required=False, choices=[(k, v[0]) for k, v in SORTS.items()])
-    fav = forms.BooleanField(required=False, label="Favourites only")
-    hidden = forms.BooleanField(required=False, label="Hidden ones")
+    fav = forms.BooleanField(required=False, label=_("Favourites only"))
+    hidden = forms.BooleanField(required=False, label=_("Hidden ones"))
 
     def __init__(self, data, rows: QuerySet, *, statuses: bool = True) -> None:
         """`rows`: what the list can show; its actions are the action filter's choices."""
@@ -64,12 +68,14 @@ class TaskFilter(forms.Form):
         if not statuses:  # the gallery holds finished images only, newest finished first
             del self.fields["status"]
             self.fields["sort"].choices = [
-                ("", "newest finished"),
+                ("", _("newest finished")),
                 *((k, v[0]) for k, v in SORTS.items() if k not in ("", "-finished")),
             ]
         # The menus' choices are asked only when the form is drawn, and then once.
-        self.fields["action"].widget = forms.Select(choices=_once("Any action", actions.distinct()))
-        self.fields["tag"].widget = forms.Select(choices=_once("Any tag", tags.order_by("name")))
+        self.fields["action"].widget = forms.Select(
+            choices=_once(_("Any action"), actions.distinct())
+        )
+        self.fields["tag"].widget = forms.Select(choices=_once(_("Any tag"), tags.order_by("name")))
 
     @property
     def active(self) -> bool:

@@ -12,6 +12,7 @@ from django.utils.text import slugify
 from PIL import Image
 
 from .models import EXTENSIONS, ArchivedFile
+from .stored_text import Stored
 
 FIRST_VIDEO_PART = ArchivedFile.FIRST_VIDEO
 
@@ -22,6 +23,15 @@ MAX_SOURCE_PIXELS = 25_000_000
 Image.MAX_IMAGE_PIXELS = MAX_SOURCE_PIXELS
 FORMATS = ["PNG", "JPEG", "WEBP", "GIF"]
 THUMB_PX = 512
+# Why a file was refused, quoted in a stored archive error (English; pages translate it).
+TOO_MANY_PIXELS = Stored.gettext(
+    "the picture declares %(width)s×%(height)s pixels, more than mjdash decodes"
+)
+BOMB = Stored.gettext("the picture declares more pixels than mjdash decodes")
+NOT_A_PICTURE = Stored.gettext("not a picture Pillow can read")
+VIDEO_TOO_LARGE = Stored.gettext("the video's frames are larger than mjdash decodes")
+NOT_A_VIDEO = Stored.gettext("not a video mjdash can read")
+NO_FRAMES = Stored.gettext("the video has no frames")
 # Actions whose result is a 2×2 grid of four images (the rest give one image).
 GRID_ACTIONS = {
     "IMAGINE", "VARIATION", "REROLL", "BLEND", "HIGH_VARIATION", "LOW_VARIATION",
@@ -38,15 +48,12 @@ def open_picture(source: BinaryIO) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below
             image = Image.open(source, formats=FORMATS)
             if image.width * image.height > MAX_SOURCE_PIXELS:
-                raise ValueError(
-                    f"the picture declares {image.width}×{image.height} pixels, more than "
-                    "mjdash decodes"
-                )
+                raise ValueError(TOO_MANY_PIXELS.english(width=image.width, height=image.height))
             image.load()
     except Image.DecompressionBombError as exc:
-        raise ValueError("the picture declares more pixels than mjdash decodes") from exc
+        raise ValueError(BOMB.english()) from exc
     except (OSError, SyntaxError) as exc:
-        raise ValueError("not a picture Pillow can read") from exc
+        raise ValueError(NOT_A_PICTURE.english()) from exc
     return image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
 
 
@@ -83,12 +90,12 @@ def first_frame(source: BinaryIO, content_type: str) -> Image.Image:
         with av.open(source, mode="r", format=VIDEO_FORMATS[content_type]) as container:
             stream = container.streams.video[0]
             if stream.width * stream.height > MAX_SOURCE_PIXELS:
-                raise ValueError("the video's frames are larger than mjdash decodes")
+                raise ValueError(VIDEO_TOO_LARGE.english())
             for frame in container.decode(stream):
                 return frame.to_image().convert("RGB")
     except (av.FFmpegError, IndexError, StopIteration) as exc:
-        raise ValueError("not a video mjdash can read") from exc
-    raise ValueError("the video has no frames")
+        raise ValueError(NOT_A_VIDEO.english()) from exc
+    raise ValueError(NO_FRAMES.english())
 
 
 def download_name(prompt: str, task_id: str, content_type: str, part: int | None = None) -> str:

@@ -12,6 +12,7 @@ import httpx
 import stamina
 from django.conf import settings
 
+from . import errors
 from .errors import (
     Redirected,
     SeedRefused,
@@ -103,7 +104,7 @@ class Client:
         if data is None:
             return []
         if not isinstance(data, list):
-            raise UpstreamError("The gateway answered the task list with something else.")
+            raise UpstreamError(errors.NOT_A_LIST.english())
         wanted = set(ids)
         tasks = [
             UpstreamTask.from_json(item)
@@ -121,13 +122,12 @@ class Client:
             if exc.status != 404:
                 raise
             raise UpstreamError(
-                "This gateway has no seed for this task (HTTP 404). Some gateways, such as "
-                "novicezk's open-source edition, do not offer seeds.",
+                errors.NO_SEEDS.english(),
                 permanent=True,
                 status=404,
             ) from exc
         if not isinstance(data, dict):
-            raise UpstreamError("The gateway sent an unreadable seed answer.")
+            raise UpstreamError(errors.UNREADABLE_SEED.english())
         seed = _text(data.get("result")).strip()
         if data.get("code") == 1 and seed:
             return seed
@@ -135,7 +135,7 @@ class Client:
         if data.get("code") == 4 or "状态" in description:
             raise SeedRefused(description)
         raise UpstreamError(
-            f"The gateway could not get the seed{': ' + description if description else '.'}",
+            errors.NO_SEED.english(description),
             permanent=data.get("code") in (3, 9),
         )
 
@@ -148,11 +148,9 @@ class Client:
         except UpstreamError as exc:
             if exc.status is not None or exc.permanent:
                 raise
-            raise UpstreamError("Could not connect to the gateway.") from exc
+            raise UpstreamError(errors.NO_CONNECTION.english()) from exc
         if data is not None and not isinstance(data, list):
-            raise UpstreamError(
-                "The address answered, but not like a Midjourney-proxy.", permanent=True
-            )
+            raise UpstreamError(errors.NOT_A_PROXY.english(), permanent=True)
 
     def open_image(self, task_id: str, max_bytes: int | None = None) -> ImageStream:
         """Open the gateway's own /mj/image/<id> (new-api's image proxy) for streaming."""
@@ -221,7 +219,7 @@ def _retry_backoff(exc: Exception) -> bool | float:
 def _path(task_id: str) -> str:
     """Task ids go into URL paths; refuse anything that could change the path."""
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", task_id):
-        raise UpstreamError("That is not a valid task ID.", permanent=True)
+        raise UpstreamError(errors.BAD_TASK_ID.english(), permanent=True)
     return task_id
 
 
@@ -242,7 +240,7 @@ def _read_capped(response: httpx.Response, until: float, limit: int) -> bytes:
     deflate layer is undone here, a block at a time, so a tiny compressed answer can never
     grow past the cap in memory (a gzip bomb; httpx would inflate any stack of encodings)."""
     declared = response.headers.get("content-length", "")
-    too_large = UpstreamError("The gateway's answer was far too large.", permanent=True)
+    too_large = UpstreamError(errors.TOO_LARGE.english(), permanent=True)
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     decoder = _decoder(response.headers.get("content-encoding", ""))
@@ -258,10 +256,10 @@ def _read_capped(response: httpx.Response, until: float, limit: int) -> bytes:
                     raise too_large
                 parts.append(chunk)
                 if time.monotonic() > until:
-                    raise UpstreamError("The gateway is answering too slowly.")
+                    raise UpstreamError(errors.SLOW_ANSWER.english())
     except httpx.HTTPError as exc:
         if time.monotonic() >= until:
-            raise UpstreamError("The gateway is answering too slowly.") from exc
+            raise UpstreamError(errors.SLOW_ANSWER.english()) from exc
         raise _transport_error(exc) from exc
     return b"".join(parts)
 
@@ -276,27 +274,18 @@ def _decoder(encoding: str):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
     if encoding == "deflate":
         return zlib.decompressobj()
-    raise UpstreamError(
-        f"The gateway sent its answer in an encoding mjdash does not read ({encoding[:40]}).",
-        permanent=True,
-    )
+    raise UpstreamError(errors.ENCODING.english(encoding=encoding[:40]), permanent=True)
 
 
 def _parse_json(body: bytes, content_type: str) -> Any:
     try:
         return loads(body)
     except RecursionError:
-        raise UpstreamError(
-            "The gateway sent an unreadable answer (nested too deeply).", permanent=True
-        ) from None
+        raise UpstreamError(errors.TOO_DEEP.english(), permanent=True) from None
     except ValueError:
         if "html" in content_type or body.lstrip()[:1] == b"<":
-            raise UpstreamError(
-                "The upstream answered with a web page, not the Midjourney API. "
-                "Check the upstream URL.",
-                permanent=True,
-            ) from None
-        raise UpstreamError("The gateway sent an unreadable answer.") from None
+            raise UpstreamError(errors.WEB_PAGE.english(), permanent=True) from None
+        raise UpstreamError(errors.UNREADABLE.english()) from None
 
 
 def same_url(a: str, b: str) -> bool:

@@ -3,19 +3,129 @@
 Every failure becomes `UpstreamError(message, permanent)`: a message fit to show a person,
 and whether the same call will fail again until someone changes something. The codes and
 envelopes it reads are listed in docs/gateway-quirks.md.
+
+A message may be stored (a row's last error), so it is made in English from a `Stored`
+template and translated when shown (tracker/stored_text.py); `%(said)s` holds the gateway's
+own words, shown as they are.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from ..stored_text import Stored
 from .guard import blocked_cause
 from .values import _text, loads
 
 REQUEST_ID = re.compile(r"\s*\(request id: [^)]*\)\s*$")
+
+
+@dataclass(frozen=True)
+class Saying:
+    """A message that quotes a value when there is one, and reads without it when there is
+    none. The value is the gateway's own words (`said`) unless `name` says otherwise: a media
+    type, an encoding or a host is shown as it is, but not quoted as the gateway's."""
+
+    given: Stored
+    plain: Stored
+    name: str = "said"
+
+    def english(self, value: str = "", **values) -> str:
+        if not value:
+            return self.plain.english(**values)
+        return self.given.english(**{self.name: value}, **values)
+
+
+# What the gateway's answers mean, in English (stored as is; pages translate them).
+NOT_FOUND = Stored.gettext("The gateway does not know this task ID.")
+SENT_ELSEWHERE = Stored.gettext("The gateway sent the image elsewhere.")
+SEED_REFUSED = Saying(
+    Stored.gettext("The gateway refused the seed for this task (%(said)s)."),
+    Stored.gettext("The gateway refused the seed for this task."),
+)
+TOKEN_REJECTED = Saying(
+    Stored.gettext("The gateway rejected the API token (%(said)s)."),
+    Stored.gettext("The gateway rejected the API token."),
+)
+ACCESS_REFUSED = Saying(
+    Stored.gettext("The gateway refused access (%(said)s)."),
+    Stored.gettext("The gateway refused access."),
+)
+NO_API = Stored.gettext("This address has no Midjourney-proxy API (404). Check the upstream URL.")
+RATE_LIMITED = Stored.gettext("The gateway is rate limiting us; trying again shortly.")
+TROUBLE = Stored.gettext("The gateway is having trouble (HTTP %(status)s).")
+NO_UPSTREAM = Saying(
+    Stored.gettext("The gateway could not reach its own upstream (%(said)s)."),
+    Stored.gettext("The gateway could not reach its own upstream."),
+)
+REDIRECTED = Stored.gettext("The gateway redirected us (HTTP %(status)s); check the upstream URL.")
+SAID_NO = Saying(
+    Stored.gettext("The gateway said no (HTTP %(status)s) (%(said)s)."),
+    Stored.gettext("The gateway said no (HTTP %(status)s)."),
+)
+UNKNOWN_TASK = Stored.gettext("The gateway does not know this task.")
+NO_IMAGE_YET = Stored.gettext("The gateway has no image for this task yet.")
+FETCH_REFUSED = Stored.gettext("The gateway refused to fetch this image (%(said)s).")
+EXPIRED = Stored.gettext("The image is no longer available upstream (the link expired).")
+NOT_PUBLIC = Stored.gettext(
+    "The gateway's address is not a public address; this site only connects to public gateways."
+)
+UNREACHABLE = Stored.gettext("The gateway is unreachable (could not connect).")
+TOO_SLOW = Stored.gettext("The gateway did not answer in time.")
+DROPPED = Stored.gettext("The gateway dropped the connection mid-answer.")
+RESET = Stored.gettext("The gateway reset the connection.")
+BAD_URL = Stored.gettext("The upstream URL is not a valid http(s) address.")
+NOT_REACHED = Stored.gettext("The gateway could not be reached.")
+# The client's own checks of what came back (client.py, stream.py, files.py, task.py).
+NOT_A_LIST = Stored.gettext("The gateway answered the task list with something else.")
+NO_SEEDS = Stored.gettext(
+    "This gateway has no seed for this task (HTTP 404). Some gateways, such as novicezk's "
+    "open-source edition, do not offer seeds."
+)
+UNREADABLE_SEED = Stored.gettext("The gateway sent an unreadable seed answer.")
+NO_SEED = Saying(
+    Stored.gettext("The gateway could not get the seed: %(said)s"),
+    Stored.gettext("The gateway could not get the seed."),
+)
+NO_CONNECTION = Stored.gettext("Could not connect to the gateway.")
+NOT_A_PROXY = Stored.gettext("The address answered, but not like a Midjourney-proxy.")
+BAD_TASK_ID = Stored.gettext("That is not a valid task ID.")
+TOO_LARGE = Stored.gettext("The gateway's answer was far too large.")
+SLOW_ANSWER = Stored.gettext("The gateway is answering too slowly.")
+ENCODING = Stored.gettext(
+    "The gateway sent its answer in an encoding mjdash does not read (%(encoding)s)."
+)
+TOO_DEEP = Stored.gettext("The gateway sent an unreadable answer (nested too deeply).")
+WEB_PAGE = Stored.gettext(
+    "The upstream answered with a web page, not the Midjourney API. Check the upstream URL."
+)
+UNREADABLE = Stored.gettext("The gateway sent an unreadable answer.")
+NO_TASK_ID = Stored.gettext("The gateway sent a task without an id.")
+NOT_MEDIA = Saying(
+    Stored.gettext("The gateway sent %(kind)s that is not a picture or a video."),
+    Stored.gettext("The gateway sent something that is not a picture or a video."),
+    "kind",
+)
+IMAGE_SLOW = Stored.gettext("The image took too long to arrive.")
+IMAGE_TOO_LARGE = Stored.gettext("The image is larger than this site allows.")
+IMAGE_CUT_SHORT = Stored.gettext("The image arrived cut short.")
+IMAGE_COMPRESSED = Stored.gettext(
+    "The image came compressed (Content-Encoding), which mjdash does not accept."
+)
+HOST_NOT_ALLOWED = Saying(
+    Stored.gettext(
+        "The image is on %(host)s, which is not an allowed image host (MJDASH_IMAGE_HOSTS)."
+    ),
+    Stored.gettext(
+        "The image is on an unknown host, which is not an allowed image host (MJDASH_IMAGE_HOSTS)."
+    ),
+    "host",
+)
+TOO_MANY_REDIRECTS = Stored.gettext("The image host redirected too many times.")
 
 
 class UpstreamError(Exception):
@@ -41,14 +151,14 @@ class TaskNotFound(UpstreamError):
     """The gateway does not know this id (or it belongs to another gateway user)."""
 
     def __init__(self) -> None:
-        super().__init__("The gateway does not know this task ID.", permanent=True)
+        super().__init__(NOT_FOUND.english(), permanent=True)
 
 
 class Redirected(UpstreamError):
     """The gateway answered a file request with a redirect to `location`."""
 
     def __init__(self, location: str) -> None:
-        super().__init__("The gateway sent the image elsewhere.", permanent=True, status=302)
+        super().__init__(SENT_ELSEWHERE.english(), permanent=True, status=302)
         self.location = location
 
 
@@ -58,8 +168,7 @@ class SeedRefused(UpstreamError):
     state: a finished task can be refused too."""
 
     def __init__(self, description: str) -> None:
-        said = f" ({description})" if description else ""
-        super().__init__(f"The gateway refused the seed for this task{said}.", permanent=True)
+        super().__init__(SEED_REFUSED.english(description), permanent=True)
 
 
 def _envelope_message(body: bytes) -> tuple[str, Any]:
@@ -82,42 +191,27 @@ def _envelope_message(body: bytes) -> tuple[str, Any]:
 
 def _status_error(status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
     message, code = _envelope_message(body)
-    detail = f" ({message})" if message else ""
     if status == 400 and message.startswith("task_no_found"):
         return TaskNotFound()
     if status == 401:
-        return UpstreamError(
-            f"The gateway rejected the API token{detail}.", permanent=True, status=status
-        )
+        return UpstreamError(TOKEN_REJECTED.english(message), permanent=True, status=status)
     if status == 403:
-        return UpstreamError(f"The gateway refused access{detail}.", permanent=True, status=status)
+        return UpstreamError(ACCESS_REFUSED.english(message), permanent=True, status=status)
     if status == 404:
-        return UpstreamError(
-            "This address has no Midjourney-proxy API (404). Check the upstream URL.",
-            permanent=True,
-            status=status,
-        )
+        return UpstreamError(NO_API.english(), permanent=True, status=status)
     if status == 429:
         return UpstreamError(
-            "The gateway is rate limiting us; trying again shortly.",
+            RATE_LIMITED.english(),
             status=status,
             retry_after=_retry_after(headers.get("retry-after", "")),
         )
     if status >= 500:
-        return UpstreamError(f"The gateway is having trouble (HTTP {status}).", status=status)
+        return UpstreamError(TROUBLE.english(status=status), status=status)
     if status == 400 and code == 5:
-        return UpstreamError(
-            f"The gateway could not reach its own upstream{detail}.", status=status
-        )
+        return UpstreamError(NO_UPSTREAM.english(message), status=status)
     if 300 <= status < 400:
-        return UpstreamError(
-            f"The gateway redirected us (HTTP {status}); check the upstream URL.",
-            permanent=True,
-            status=status,
-        )
-    return UpstreamError(
-        f"The gateway said no (HTTP {status}){detail}.", permanent=True, status=status
-    )
+        return UpstreamError(REDIRECTED.english(status=status), permanent=True, status=status)
+    return UpstreamError(SAID_NO.english(message, status=status), permanent=True, status=status)
 
 
 def _retry_after(value: str) -> float | None:
@@ -130,19 +224,13 @@ def _retry_after(value: str) -> float | None:
 def _image_error(status: int, body: bytes) -> UpstreamError:
     message, _ = _envelope_message(body)
     if status == 400 and "not_found" in message:
-        return UpstreamError("The gateway does not know this task.", permanent=True, status=400)
+        return UpstreamError(UNKNOWN_TASK.english(), permanent=True, status=400)
     if status == 403 and "unsupported protocol" in message:
-        return UpstreamError("The gateway has no image for this task yet.", status=403)
+        return UpstreamError(NO_IMAGE_YET.english(), status=403)
     if status == 403 and message.startswith("request blocked"):
-        return UpstreamError(
-            f"The gateway refused to fetch this image ({message}).", permanent=True, status=403
-        )
+        return UpstreamError(FETCH_REFUSED.english(said=message), permanent=True, status=403)
     if status in (403, 404, 410):
-        return UpstreamError(
-            "The image is no longer available upstream (the link expired).",
-            permanent=True,
-            status=status,
-        )
+        return UpstreamError(EXPIRED.english(), permanent=True, status=status)
     return _status_error(status, body, httpx.Headers())
 
 
@@ -156,18 +244,15 @@ def _transport_message(exc: httpx.HTTPError) -> str:
     timed out or unresolvable, so the Test connection button cannot map open ports."""
     blocked = blocked_cause(exc)
     if blocked is not None:
-        return (
-            "The gateway's address is not a public address; this site only connects to "
-            "public gateways."
-        )
+        return NOT_PUBLIC.english()
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return "The gateway is unreachable (could not connect)."
+        return UNREACHABLE.english()
     if isinstance(exc, httpx.TimeoutException):
-        return "The gateway did not answer in time."
+        return TOO_SLOW.english()
     if isinstance(exc, httpx.RemoteProtocolError):
-        return "The gateway dropped the connection mid-answer."
+        return DROPPED.english()
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return "The gateway reset the connection."
+        return RESET.english()
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return "The upstream URL is not a valid http(s) address."
-    return "The gateway could not be reached."
+        return BAD_URL.english()
+    return NOT_REACHED.english()

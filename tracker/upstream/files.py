@@ -12,7 +12,7 @@ import httpx
 from django.conf import settings
 
 from .client import FILE_HEADERS, NO_COOKIES, USER_AGENT, image_stream
-from .errors import UpstreamError, _transport_error
+from .errors import HOST_NOT_ALLOWED, TOO_MANY_REDIRECTS, UpstreamError, _transport_error
 from .guard import GuardedTransport, deadline
 from .stream import ImageStream
 
@@ -34,11 +34,7 @@ def origin_of(url: str) -> str:
 
 
 def not_allowed(host: str) -> UpstreamError:
-    return UpstreamError(
-        f"The image is on {host or 'an unknown host'}, which is not an allowed image host "
-        "(MJDASH_IMAGE_HOSTS).",
-        permanent=True,
-    )
+    return UpstreamError(HOST_NOT_ALLOWED.english(host), permanent=True)
 
 
 class FileFetcher:
@@ -77,4 +73,4 @@ class FileFetcher:
                 response.close()
                 continue
             return image_stream(response, until, max_bytes)
-        raise UpstreamError("The image host redirected too many times.", permanent=True)
+        raise UpstreamError(TOO_MANY_REDIRECTS.english(), permanent=True)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import httpx
 
+from . import errors
 from .errors import UpstreamError, _transport_error
 from .guard import deadline
 
@@ -53,10 +54,7 @@ class ImageStream:
         if not self.content_type:
             self.close()
             declared = response.headers.get("content-type", "").split(";")[0].strip()
-            raise UpstreamError(
-                f"The gateway sent {declared or 'something'} that is not a picture or a video.",
-                status=200,
-            )
+            raise UpstreamError(errors.NOT_MEDIA.english(declared), status=200)
 
     def _read_head(self) -> bytes:
         head = b""
@@ -74,11 +72,11 @@ class ImageStream:
         except httpx.HTTPError as exc:
             self.close()
             if time.monotonic() >= self._deadline:
-                raise UpstreamError("The image took too long to arrive.") from exc
+                raise UpstreamError(errors.IMAGE_SLOW.english()) from exc
             raise _transport_error(exc) from exc
         if time.monotonic() > self._deadline:
             self.close()
-            raise UpstreamError("The image took too long to arrive.")
+            raise UpstreamError(errors.IMAGE_SLOW.english())
         return chunk
 
     def _pieces(self) -> Iterator[bytes]:
@@ -97,13 +95,13 @@ class ImageStream:
             for piece in self._pieces():
                 total += len(piece)
                 if total > self._max_bytes:
-                    raise UpstreamError("The image is larger than this site allows.")
+                    raise UpstreamError(errors.IMAGE_TOO_LARGE.english())
                 buffer += piece
                 if len(buffer) >= OUT_CHUNK:
                     yield bytes(buffer)
                     buffer.clear()
             if self.content_length is not None and total != self.content_length:
-                raise UpstreamError("The image arrived cut short.")
+                raise UpstreamError(errors.IMAGE_CUT_SHORT.english())
             if buffer:
                 yield bytes(buffer)
         finally:
@@ -123,14 +121,11 @@ def _declared_length(response: httpx.Response, max_bytes: int) -> int | None:
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         response.close()
-        raise UpstreamError(
-            "The image came compressed (Content-Encoding), which mjdash does not accept.",
-            permanent=True,
-        )
+        raise UpstreamError(errors.IMAGE_COMPRESSED.english(), permanent=True)
     value = response.headers.get("content-length", "")
     if not value.isascii() or not value.isdigit():
         return None
     if int(value) > max_bytes:
         response.close()
-        raise UpstreamError("The image is larger than this site allows.", permanent=True)
+        raise UpstreamError(errors.IMAGE_TOO_LARGE.english(), permanent=True)
     return int(value)

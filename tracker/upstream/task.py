@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import UpstreamError
+from .errors import NO_TASK_ID, UpstreamError
 from .values import _text
 
 # How far along a status is, for merging duplicate rows (E15): keep the most advanced one.
@@ -63,7 +63,7 @@ class UpstreamTask:
         """Accept every known shape: Go zero values or nulls, absent keys, enum strings,
         imageUrls as strings or {url} objects. Reject only what cannot be a task."""
         if not isinstance(data, dict) or not _text(data.get("id")):
-            raise UpstreamError("The gateway sent a task without an id.")
+            raise UpstreamError(NO_TASK_ID.english())
         properties = data.get("properties")
         return cls(
             id=_text(data.get("id")),

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from .. import apitokens, archive, gateway
 from ..forms import ConnectionForm, SignupForm
 from ..models import Profile, TrackedTask, gateway_for
+from ..stored_text import render as translated
 from .common import AuthedRequest
 
 
@@ -24,11 +25,11 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
     form = _connection_form(request, request.POST or None)
     if request.method == "POST" and request.POST.get("use_default"):
         Profile.objects.update_or_create(user=request.user, defaults={"gateway": None})
-        messages.success(request, "Using the site's default gateway again.")
+        messages.success(request, _("Using the site's default gateway again."))
         return redirect("settings")
     if request.method == "POST" and form.is_valid():
         gateway.choose(request.user, **form.cleaned_data)
-        messages.success(request, "Saved. Task IDs you add from now on use this gateway.")
+        messages.success(request, _("Saved. Task IDs you add from now on use this gateway."))
         return redirect("settings")
     return _settings(request, form)
 
@@ -96,7 +97,7 @@ def test_connection(request: AuthedRequest) -> HttpResponse:
     context = {"test_ok": ok, "test_message": message}
     if request.htmx:
         return render(request, "tracker/settings.html#test-result", context)
-    (messages.success if ok else messages.error)(request, message)
+    (messages.success if ok else messages.error)(request, translated(message))
     return redirect("settings")
 
 
@@ -110,7 +111,7 @@ def signup(request: AuthedRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome! Paste a task ID to start tracking.")
+        messages.success(request, _("Welcome! Paste a task ID to start tracking."))
         return redirect("dashboard")
     return render(request, "registration/signup.html", {"form": form})
 

@@ -7,12 +7,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import archive, gateway, tagging
 from ..family import family
 from ..models import ArchivedFile, TrackedTask
+from ..stored_text import render as translated
 from .common import AuthedRequest, owned_task
 
 
@@ -96,7 +98,7 @@ def task_organise(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
         tagging.replace(task, request.POST["tags"])
     if request.htmx:
         return render(request, "tracker/_marks.html", {"task": task})
-    messages.success(request, "Saved.")
+    messages.success(request, gettext("Saved."))
     return redirect("task_detail", task_id=task.task_id)
 
 
@@ -119,9 +121,12 @@ def task_recheck(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.htmx:
         return render(request, "tracker/task_detail.html#task-panel", _detail(task))
     if task.last_error:
-        messages.warning(request, task.last_error)
+        messages.warning(request, translated(task.last_error))
     else:
-        messages.success(request, f"Checked {task.task_id} with the gateway just now.")
+        messages.success(
+            request,
+            gettext("Checked %(task_id)s with the gateway just now.") % {"task_id": task.task_id},
+        )
     next_url = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, request.is_secure()):
         return redirect(next_url)
@@ -134,6 +139,8 @@ def task_recheck(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 def task_untrack(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.method == "POST":
         archive.forget(TrackedTask.objects.filter(pk=task.pk))
-        messages.success(request, f"Stopped tracking {task.task_id}.")
+        messages.success(
+            request, gettext("Stopped tracking %(task_id)s.") % {"task_id": task.task_id}
+        )
         return redirect("dashboard")
     return render(request, "tracker/untrack_confirm.html", {"task": task})
