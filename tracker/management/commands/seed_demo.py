@@ -1,4 +1,5 @@
-"""Create the demo user and track the sandbox seed's tasks (plus an ID nobody knows)."""
+"""Create the demo user and track the sandbox seed's tasks (plus an ID nobody knows), with
+the tags, favourites and notes the seed's "demo_marks" give some of them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from tracker import archive
+from tracker import archive, tagging
 from tracker.gateway import track
 from tracker.models import TrackedTask
 
@@ -32,5 +33,12 @@ class Command(BaseCommand):
         user.save()
         archive.forget(TrackedTask.objects.filter(user=user))
         result = track(user, "\n".join(ids))  # the list shows them in the seed's order
+        for task_id, marks in data.get("demo_marks", {}).items():  # tags, stars, notes
+            row = TrackedTask.objects.filter(user=user, task_id=task_id).first()
+            if row is None:
+                continue
+            tagging.replace(row, marks.get("tags", ""))
+            row.favourite, row.note = bool(marks.get("favourite")), marks.get("note", "")
+            row.save(update_fields=["favourite", "note"])
         state = "asked the sandbox" if result.gateway_ok else "the sandbox did not answer yet"
         self.stdout.write(f"demo user {username!r}: {len(result.added)} tasks tracked ({state})")
