@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .fields import EncryptedTextField
+from .fields import EncryptedTextField, StoredGeneratedField
 
 PERCENT = re.compile(r"([0-9]{1,3}(?:\.[0-9]{1,3})?)\s*%")
 
@@ -243,7 +243,7 @@ class TrackedTask(models.Model):
     # 0 while the gateway may still change the task, 1 once it is finished: the lists'
     # default order (what runs first), kept by the database itself so that an index serves
     # it and 10,000 tasks sort as fast as 10.
-    finished_rank = models.GeneratedField(
+    finished_rank = StoredGeneratedField(
         expression=models.Case(
             models.When(TrackedTaskQuerySet.UNFINISHED, then=models.Value(0)),
             default=models.Value(1),
@@ -251,7 +251,7 @@ class TrackedTask(models.Model):
         output_field=models.SmallIntegerField(),
         db_persist=True,
     )
-    in_gallery = models.GeneratedField(  # done, with an image or a video to show
+    in_gallery = StoredGeneratedField(  # done, with an image or a video to show
         expression=models.Case(
             models.When(TrackedTaskQuerySet.IN_GALLERY, then=models.Value(True)),
             default=models.Value(False),
