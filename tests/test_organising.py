@@ -118,3 +118,14 @@ def test_a_parent_someone_else_tracks_is_not_shown(alice_client, alice, bob_clie
 def test_a_huge_tag_text_is_cut_not_chewed():
     assert len(parse("tag, " * 600_000)) == 1
     assert len(parse(", ".join(f"t{n}" for n in range(600_000)))) == 20
+
+
+def test_a_gallery_stars_reply_is_a_star_alone(alice_client, sandbox):
+    fox = track_new_task(alice_client, sandbox, prompt="a fox")
+    htmx = {"HX-Request": "true"}
+    tile = alice_client.post(
+        f"/tasks/{fox}/organise/", {"favourite": "1", "compact": "1"}, headers=htmx
+    ).content.decode()
+    assert "★" in tile and "mark-hide" not in tile
+    page = alice_client.post(f"/tasks/{fox}/organise/", {"favourite": "0"}, headers=htmx)
+    assert "mark-hide" in page.content.decode()

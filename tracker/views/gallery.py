@@ -21,7 +21,7 @@ from .. import archive, tagging, zips
 from ..filters import SORTS, TaskFilter, query_string
 from ..models import ArchivedFile, TrackedTask
 from .common import AuthedRequest, owned_task
-from .tasks import _detail
+from .tasks import detail_context
 
 PAGE_SIZE = 50
 SCOPES = {"all", "new", "selected"}
@@ -102,7 +102,7 @@ def lightbox(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     finder = _finder(request, request.GET)
     rows = finder.apply(_images(request), DEFAULT_SORT)
     order = _order(finder)
-    context = _detail(task)
+    context = detail_context(task)
     parts = [f.part for f in context["quadrants"]]
     part = _number(request.GET.get("part"))
     here = Place(task, part if part in parts else None, parts)

@@ -24,15 +24,15 @@ from .common import AuthedRequest, owned_task
 def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     if request.htmx and request.GET.get("poll"):
         gateway.refresh_task_if_due(task)
-        response = render(request, "tracker/task_detail.html#task-panel", _detail(task))
+        response = render(request, "tracker/task_detail.html#task-panel", detail_context(task))
         if not task.live:
             response.status_code = HTMX_STOP_POLLING
         return response
-    context = _detail(task, family=family(task), tags=list(task.tags.all()))
+    context = detail_context(task, family=family(task), tags=list(task.tags.all()))
     return render(request, "tracker/task_detail.html", context)
 
 
-def _detail(task: TrackedTask, **extra) -> dict:
+def detail_context(task: TrackedTask, **extra) -> dict:
     """The page's context: the task and its archived files, sorted by kind. A clip takes the
     main spot when the task has one (the still becomes its poster)."""
     files = list(task.files.select_related("original"))
@@ -61,7 +61,7 @@ def task_archive(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
         task.refresh_from_db()
     if not request.htmx:
         return redirect("task_detail", task_id=task.task_id)
-    return _while_archiving(request, task, "tracker/_archive_state.html", _detail(task))
+    return _while_archiving(request, task, "tracker/_archive_state.html", detail_context(task))
 
 
 @login_required
@@ -96,8 +96,9 @@ def task_organise(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     task.save(update_fields=["favourite", "hidden", "note"])
     if "tags" in request.POST:
         tagging.replace(task, request.POST["tags"])
-    if request.htmx:
-        return render(request, "tracker/_marks.html", {"task": task})
+    if request.htmx:  # a gallery tile's star comes back as a star alone
+        context = {"task": task, "compact": request.POST.get("compact") == "1"}
+        return render(request, "tracker/_marks.html", context)
     messages.success(request, gettext("Saved."))
     return redirect("task_detail", task_id=task.task_id)
 
@@ -107,7 +108,7 @@ def task_organise(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
 @require_GET
 def task_seed(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     seed, seed_error, can_retry = gateway.seed(task)
-    context = _detail(task, seed=seed, seed_error=seed_error, seed_can_retry=can_retry)
+    context = detail_context(task, seed=seed, seed_error=seed_error, seed_can_retry=can_retry)
     template = "tracker/task_detail.html#seed" if request.htmx else "tracker/task_detail.html"
     return render(request, template, context)
 
@@ -119,7 +120,7 @@ def task_recheck(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     gateway.recheck(task)
     task.refresh_from_db()
     if request.htmx:
-        return render(request, "tracker/task_detail.html#task-panel", _detail(task))
+        return render(request, "tracker/task_detail.html#task-panel", detail_context(task))
     if task.last_error:
         messages.warning(request, translated(task.last_error))
     else:
