@@ -218,3 +218,11 @@ def test_grids_as_four_tiles_are_remembered_and_the_lightbox_steps_through_them(
     assert tiles(alice_client) == [grid, upscale]
     assert lightbox(alice_client, upscale)["prev"] == grid
     assert f'href="/gallery/{grid}/view/"' in lightbox(alice_client, upscale)["body"]
+
+
+def test_a_strange_part_number_shows_the_whole_image(alice_client, sandbox):
+    (fox,) = gallery_of(alice_client, sandbox, "fox")
+    for part in ("²", "9" * 5000, "0", "7", "-1"):
+        response = alice_client.get(f"/gallery/{fox}/view/?part={part}")
+        assert response.status_code == 200, part
+        assert response["Vary"].count("HX-Request") == 1

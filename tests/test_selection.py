@@ -4,6 +4,7 @@ at once: favourite, hide, tag, untrack, or download them as a ZIP."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 
 import pytest
@@ -97,14 +98,55 @@ def test_untracking_a_selection_asks_first(alice_client, foxes_and_owls):
     assert asked.status_code == 200
     page = asked.content.decode()
     assert "Stop tracking these 2 images?" in page
-    assert 'name="confirm" value="1"' in page
     assert 'name="all" value="1"' in page and 'name="q" value="owl"' in page
     assert TrackedTask.objects.count() == 6  # nothing yet
 
-    response = bulk(alice_client, "untrack", all="1", q="owl", confirm="1")
+    response = bulk(alice_client, "untrack", all="1", q="owl", confirm=confirmation(page))
     assert said(response) == "Stopped tracking 2 images."
     left = set(TrackedTask.objects.values_list("task_id", flat=True))
     assert left == {ids[0], ids[2], ids[4], ids[5]}
+
+
+def confirmation(page: str) -> str:
+    return re.search(r'name="confirm" value="([^"]+)"', page)[1]
+
+
+def test_a_confirmation_is_for_the_images_it_named(alice_client, sandbox, foxes_and_owls):
+    asked = bulk(alice_client, "untrack", all="1", q="owl").content.decode()
+    gallery_of(alice_client, sandbox, "barn owl")  # finishes while alice reads the question
+    again = bulk(alice_client, "untrack", all="1", q="owl", confirm=confirmation(asked))
+    assert "The selection changed" in again.content.decode()
+    assert "Stop tracking these 3 images?" in again.content.decode()
+    assert TrackedTask.objects.count() == 7
+    for forged in ("1", "yes", confirmation(asked)[:-2]):
+        bulk(alice_client, "untrack", all="1", q="owl", confirm=forged)
+        assert TrackedTask.objects.count() == 7
+
+
+def test_a_link_cannot_slip_fields_into_the_selection_forms(alice_client, foxes_and_owls):
+    page = alice_client.get("/gallery/?q=fox&all=1&confirm=1&ids=x&do=untrack").content.decode()
+    hidden = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
+    assert ("q", "fox") in hidden
+    assert not {name for name, _ in hidden} & {"all", "confirm", "ids", "do"}, hidden
+
+
+@pytest.mark.django_db(transaction=True)
+def test_untracking_says_how_many_images_not_how_many_rows(alice_client, foxes_and_owls):
+    ids = foxes_and_owls
+    run_worker()  # archived: files and tags are rows too
+    alice_client.post(f"/tasks/{ids[1]}/organise/", {"tags": "a, b, c"})
+    page = bulk(alice_client, "untrack", ids=[ids[1]]).content.decode()
+    assert 'name="next" value="/gallery/?q=fox"' in page  # the language switch goes back there
+    response = bulk(alice_client, "untrack", ids=[ids[1]], confirm=confirmation(page))
+    assert said(response) == "Stopped tracking 1 image."
+
+
+def test_tagging_stops_at_twenty_tags_a_task(alice_client, foxes_and_owls):
+    ids = foxes_and_owls
+    for round_ in range(3):
+        names = ", ".join(f"r{round_}t{n}" for n in range(15))
+        bulk(alice_client, "tag", ids=[ids[0]], tags=names)
+    assert TrackedTask.objects.get(task_id=ids[0]).tags.count() == 20
 
 
 def test_nothing_selected_is_said_plainly(alice_client, foxes_and_owls):

@@ -402,15 +402,16 @@ def _check_quota(task: TrackedTask, kept: list[Kept]) -> None:
 
 
 def forget(rows) -> int:
-    """Untrack `rows`, and delete the archived files that no other row refers to."""
+    """Untrack `rows`, and delete the archived files that no other row refers to. Returns
+    how many tasks were untracked."""
     files = ArchivedFile.objects.filter(task__in=rows)
     blob_ids = [
         *files.values_list("original_id", flat=True),
         *files.exclude(thumbnail=None).values_list("thumbnail_id", flat=True),
     ]
-    count, _ = rows.delete()
+    _, deleted = rows.delete()  # the tasks, and their files' and tags' rows with them
     collect(blob_ids)
-    return count
+    return deleted.get(TrackedTask._meta.label, 0)
 
 
 def collect(blob_ids: list[int]) -> int:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import Count
 
 from .models import Tag, TrackedTask
 
@@ -57,11 +58,16 @@ def replace(task: TrackedTask, text: str) -> list[Tag]:
 def add(rows, text: str, user) -> int:
     """Add the tags named in `text` to each of `rows` (the user's own): how many rows."""
     tags = tags_for(user, parse(text))
-    pks = list(rows.filter(user=user).values_list("pk", flat=True))
+    chosen = TrackedTask.objects.filter(user=user, pk__in=rows.values("pk"))
+    room = list(chosen.annotate(held=Count("tags")).values_list("pk", "held"))
     through = TrackedTask.tags.through
-    links = [through(trackedtask_id=pk, tag_id=tag.pk) for pk in pks for tag in tags]
-    through.objects.bulk_create(links, ignore_conflicts=True, batch_size=500)
-    return len(pks)
+    links = [  # a task already at the cap takes none, one near it only what fits
+        through(trackedtask_id=pk, tag_id=tag.pk)
+        for pk, held in room
+        for tag in tags[: max(MAX_PER_TASK - held, 0)]
+    ]
+    through.objects.bulk_create(links, ignore_conflicts=True, batch_size=1000)
+    return len(room)
 
 
 def prune(user) -> None:

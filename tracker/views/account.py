@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LogoutView
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -53,6 +54,7 @@ def _settings(request: AuthedRequest, form: ConnectionForm | None = None, **extr
             user=request.user, archived_at__isnull=False
         ).count(),
         "tokens": apitokens.active(request.user),
+        "language_next": reverse("settings"),  # after a POST drew the page
         **extra,
     }
     return render(request, "tracker/settings.html", context)

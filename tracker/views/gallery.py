@@ -3,12 +3,14 @@ across pages; bulk actions on a selection; and ZIP downloads of them."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet, Sum
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,6 +18,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from .. import archive, tagging, zips
 from ..filters import SORTS, TaskFilter, query_string
@@ -30,6 +33,7 @@ DEFAULT_SORT = "-finished"
 LAYOUT_COOKIE = "mjdash_quadrants"
 LAYOUT_MAX_AGE = 365 * 24 * 3600
 SAMPLE = 8  # the images an untrack confirmation names
+CONFIRM_SALT = "mjdash.gallery.untrack"
 
 
 def _finder(request: AuthedRequest, data) -> TaskFilter:
@@ -68,7 +72,9 @@ def gallery(request: AuthedRequest) -> HttpResponse:
         "finder": finder,
         "split": _split(request),
         "query": query_string(request.GET),
-        "filters": [(k, v) for k, vs in request.GET.lists() if k != "page" for v in vs],
+        # The filters the ZIP and bulk forms carry: the filter's own fields, nothing else a
+        # link could slip into the form (an "all" or a "confirm" of its own).
+        "filters": [(k, v) for k in finder.fields for v in request.GET.getlist(k)],
     }
     return render(request, "tracker/gallery.html", context)
 
@@ -91,6 +97,7 @@ def gallery_layout(request: AuthedRequest) -> HttpResponse:
 @login_required
 @owned_task
 @require_http_methods(["GET", "POST"])
+@vary_on_headers("HX-Request")  # one URL: the dialog's partial, or a page of its own
 def lightbox(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     """One image, large, with its neighbours in the filtered gallery's order, across pages.
     A POST sets its favourite mark (the star, or the F key)."""
@@ -144,7 +151,8 @@ def _view_url(task_id: str, part: int | None, query: str) -> str:
 
 
 def _number(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    """A grid's part, 1 to 4 (anything else, a "²" or a 5,000-digit number, is none)."""
+    return int(text) if text and re.fullmatch(r"[1-4]", text) else None
 
 
 def _order(finder: TaskFilter) -> tuple[str, bool]:
@@ -248,19 +256,38 @@ def gallery_bulk(request: AuthedRequest) -> HttpResponse:
     if action == "tag" and not tagging.parse(request.POST.get("tags", "")):
         messages.warning(request, gettext("Type a tag to add first."))
         return redirect(_back(request))
-    if action == "untrack" and request.POST.get("confirm") != "1":
+    if action == "untrack" and not _confirmed(request, rows):
         count = rows.count()
         context = {
             "count": count,
             "sample": rows[:SAMPLE],
             "more": max(count - SAMPLE, 0),
             "fields": _repost(request),
+            "confirm": signing.dumps(_fingerprint(rows), salt=CONFIRM_SALT),
+            "changed": "confirm" in request.POST,
             "back": _back(request),
+            "language_next": _back(request),
         }
         return render(request, "tracker/gallery_untrack.html", context)
     count = _do(action, rows, request)
     messages.success(request, SAID[action] % {"count": count})
     return redirect(_back(request))
+
+
+def _fingerprint(rows: QuerySet) -> list[int]:
+    """What identifies a selection: how many rows, and the sum and the largest of their keys.
+    A row that joined or left the filter since the confirm page changes it."""
+    found = rows.order_by().aggregate(n=Count("pk"), total=Sum("pk"), top=Max("pk"))
+    return [found["n"], found["total"] or 0, found["top"] or 0]
+
+
+def _confirmed(request: AuthedRequest, rows: QuerySet) -> bool:
+    """Did the confirm page, shown to this user within the hour, name exactly these rows?"""
+    try:
+        seen = signing.loads(request.POST.get("confirm", ""), salt=CONFIRM_SALT, max_age=3600)
+    except signing.BadSignature:
+        return False
+    return seen == _fingerprint(rows)
 
 
 def _repost(request: AuthedRequest) -> list[tuple[str, str]]:
