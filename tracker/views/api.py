@@ -119,7 +119,7 @@ def task_list(request: AuthedRequest) -> HttpResponse:
 @api("GET")
 def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
     gateway.refresh_task_if_due(task)
-    return JsonResponse(export.as_dict(export.with_related(TrackedTask.objects).get(pk=task.pk)))
+    return JsonResponse(export.one(task))  # the row as the refresh left it
 
 
 def _track(request: AuthedRequest) -> HttpResponse:
