@@ -40,7 +40,7 @@ from urllib.parse import urljoin, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox_process import TOKEN, start_sandbox  # noqa: E402
+from sandbox_process import TOKEN, with_sandbox  # noqa: E402
 
 MB = 1_000_000
 GALLERY_TASKS = 50
@@ -171,7 +171,6 @@ def main() -> int:
         MJDASH_DATA_DIR=data_dir,  # the SQLite database and media/archive/ live here
         LOG_LEVEL="WARNING",
     )
-    sandbox = None
 
     def give_up(*_) -> None:
         raise TimeoutError(f"the image bench ran for more than {WHOLE_RUN} s")
@@ -179,19 +178,9 @@ def main() -> int:
     signal.signal(signal.SIGALRM, give_up)
     signal.alarm(WHOLE_RUN)
     try:
-        sandbox, url = start_sandbox(data_dir)
-        os.environ["MJDASH_GATEWAY_URL"] = url
-        os.environ["MJDASH_GATEWAY_TOKEN"] = TOKEN
-        return run(url)
+        return with_sandbox(data_dir, run)
     finally:
         signal.alarm(0)
-        if sandbox is not None:
-            sandbox.terminate()
-            try:
-                sandbox.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                sandbox.kill()
-                sandbox.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

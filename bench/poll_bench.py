@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox_process import TOKEN, start_sandbox  # noqa: E402
+from sandbox_process import TOKEN, with_sandbox  # noqa: E402
 
 INTERVAL = 2.0  # MJDASH_REFRESH_SECONDS for the run (the default is 5: same ratios)
 POLL_EVERY = 1.2  # each tab's poll period (the default 3 s scaled like the interval)
@@ -46,13 +46,7 @@ os.environ.update(
 
 
 def main() -> int:
-    sandbox, url = start_sandbox(data_dir)
-    os.environ["MJDASH_GATEWAY_URL"] = url
-    os.environ["MJDASH_GATEWAY_TOKEN"] = TOKEN
-    try:
-        return run(url)
-    finally:
-        sandbox.terminate()
+    return with_sandbox(data_dir, run)
 
 
 def run(url: str) -> int:

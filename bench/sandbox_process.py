@@ -1,25 +1,31 @@
 """The sandbox gateway as the benchmarks start it: a subprocess on a free loopback port,
-with one gateway user ("bench") whose token is TOKEN."""
+with one gateway user ("bench") whose token is TOKEN, and mjdash's site gateway set to it."""
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sandbox.launch import start, stop  # noqa: E402
+
 TOKEN = "sk-bench000000000000000000000000000000000000000"
 
 
-def start_sandbox(data_dir: str) -> tuple[subprocess.Popen, str]:
-    """The running sandbox and its URL; its drawn images go under `data_dir`/images."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", "0", "--token", f"{TOKEN}=bench",
-         "--image-dir", str(Path(data_dir) / "images")],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    line = process.stdout.readline()
-    if "listening on" not in line:
-        process.kill()
-        raise RuntimeError(f"the sandbox did not start: {line!r}")
-    return process, line.split("listening on ", 1)[1].split()[0]
+def with_sandbox(data_dir: str, run: Callable[[str], int]) -> int:
+    """`run(url)` against a sandbox started for it (its drawn images under `data_dir`), with
+    MJDASH_GATEWAY_URL and _TOKEN pointing at it; the sandbox is stopped after, whatever
+    happens."""
+    process = None
+    try:
+        process, url = start("--token", f"{TOKEN}=bench", "--image-dir", f"{data_dir}/images")
+        os.environ["MJDASH_GATEWAY_URL"] = url
+        os.environ["MJDASH_GATEWAY_TOKEN"] = TOKEN
+        return run(url)
+    finally:
+        if process is not None:
+            stop(process)

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox_process import TOKEN, start_sandbox  # noqa: E402
+from sandbox_process import TOKEN, with_sandbox  # noqa: E402
 
 SIZES = (10, 200, 10_000)
 RUNS = 15
@@ -53,13 +53,7 @@ os.environ.update(
 
 
 def main() -> int:
-    sandbox, url = start_sandbox(data_dir)
-    os.environ["MJDASH_GATEWAY_URL"] = url
-    os.environ["MJDASH_GATEWAY_TOKEN"] = TOKEN
-    try:
-        return run(url)
-    finally:
-        sandbox.terminate()
+    return with_sandbox(data_dir, run)
 
 
 def run(url: str) -> int:

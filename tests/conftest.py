@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
 
+from sandbox import launch
 from tracker.models import Gateway, Profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,19 +63,13 @@ class Sandbox:
 
 
 def start_sandbox(tmp: Path, *extra: str) -> Sandbox:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", "0", "--step-seconds", "0.3",
-         "--token", f"{ALICE_TOKEN}=alice", "--token", f"{BOB_TOKEN}=bob",
-         "--token", f"{NOVICEZK_TOKEN}=nz@novicezk", "--token", f"{TRUEAI_TOKEN}=ta@trueai",
-         "--token", f"{SPA_TOKEN}=oneapi@spa",
-         "--image-dir", str(tmp), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    process, url = launch.start(
+        "--step-seconds", "0.3",
+        "--token", f"{ALICE_TOKEN}=alice", "--token", f"{BOB_TOKEN}=bob",
+        "--token", f"{NOVICEZK_TOKEN}=nz@novicezk", "--token", f"{TRUEAI_TOKEN}=ta@trueai",
+        "--token", f"{SPA_TOKEN}=oneapi@spa",
+        "--image-dir", str(tmp), *extra,
     )  # fmt: skip
-    line = process.stdout.readline()
-    if "listening on" not in line:
-        process.kill()
-        raise RuntimeError(f"the sandbox did not start: {line!r}")
-    url = line.split("listening on ", 1)[1].split()[0]
     return Sandbox(url=url, process=process)
 
 
@@ -83,8 +77,7 @@ def start_sandbox(tmp: Path, *extra: str) -> Sandbox:
 def sandbox(tmp_path_factory) -> Sandbox:
     box = start_sandbox(tmp_path_factory.mktemp("sandbox-images"))
     yield box
-    box.process.terminate()
-    box.process.wait(timeout=5)
+    launch.stop(box.process)
 
 
 DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server", "sandbox"}

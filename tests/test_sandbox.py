@@ -15,6 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from sandbox import launch
 from tests.conftest import (
     ALICE_TOKEN,
     BOB_TOKEN,
@@ -239,8 +240,7 @@ def test_the_cdn_address_can_be_set(tmp_path):
         body = fetch_as(box, task_id, TRUEAI)
         assert body["imageUrl"] == f"http://cdn.example:8080/attachments/{task_id}/grid_0.png"
     finally:
-        box.process.terminate()
-        box.process.wait(timeout=5)
+        launch.stop(box.process)
 
 
 def test_each_picture_of_a_grid_is_its_own_1024_png_with_a_small_webp_thumbnail(sandbox):
