@@ -58,6 +58,13 @@ class Gateway(models.Model):
     # The refresh claim: only the request whose conditional UPDATE moves this forward asks
     # the gateway; everyone else renders what is stored.
     refresh_due_at = models.DateTimeField(null=True, blank=True)
+    # Who is asking right now, and until when: a refresh holds the gateway until it is done
+    # or its lease runs out (a worker that died mid-cycle), so no two ask at once.
+    refresh_holder = models.CharField(max_length=32, blank=True, editable=False)
+    refresh_lease_until = models.DateTimeField(null=True, blank=True)
+    # The slow lane (tasks that sit in a queue, wait for input or went stale) was last asked
+    # then: one stamp for the whole batch instead of a write on every row.
+    slow_asked_at = models.DateTimeField(null=True, blank=True)
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
@@ -226,6 +233,9 @@ class TrackedTask(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     added_at = models.DateTimeField(default=timezone.now)
     seed = models.CharField(max_length=64, blank=True)  # kept once the gateway has told it
+    # A digest of what the gateway last said (every stored field but the raw JSON): a refresh
+    # compares this, not the row, and writes only the rows whose digest moved.
+    state_hash = models.CharField(max_length=32, blank=True, editable=False)
 
     # The archive (tracker/archive.py): the images kept once the task succeeded.
     archived_at = models.DateTimeField(null=True, blank=True)
@@ -383,6 +393,18 @@ class TrackedTask(models.Model):
         if self.missing_at_gateway:
             return "missing"
         return (self.status or "queued").lower().replace("_", "-")
+
+
+class WorkerBeat(models.Model):
+    """A background worker's sign of life. While one has beaten recently, pages only read
+    the database: the worker keeps every unfinished task current."""
+
+    name = models.CharField(max_length=200, unique=True)  # host:pid
+    beat_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"worker {self.name}"
 
 
 class Blob(models.Model):
