@@ -25,7 +25,7 @@ import struct
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,6 +50,7 @@ SUBMIT_ACTIONS = {
     "shorten": "SHORTEN",
 }
 CHUNK = 64 * 1024
+ASKED_KEPT = 100_000  # status calls remembered for /_sandbox/asked
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXPIRED_TEXT = "This content is no longer available."
 # An SVG document that runs script wherever it is rendered as a page, sent as image/png.
@@ -83,6 +84,9 @@ class Sandbox:
     faults: Faults = field(default_factory=Faults)
     calls: Counter = field(default_factory=Counter)
     _calls_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Which task IDs each status call asked about, and when (the newest ASKED_KEPT calls):
+    # tests and the load test prove with it that no task is asked twice in one interval.
+    asked: deque = field(default_factory=lambda: deque(maxlen=ASKED_KEPT))
 
     def __post_init__(self) -> None:
         self.images = ImageCache(self.image_dir)
@@ -100,6 +104,10 @@ class Sandbox:
     def count(self, name: str, n: int = 1) -> None:
         with self._calls_lock:
             self.calls[name] += n
+
+    def note_asked(self, caller: str | None, ids: list[str]) -> None:
+        with self._calls_lock:
+            self.asked.append({"at": time.time(), "caller": caller or "", "ids": ids})
 
     def add_task(self, owner: str, **fields: Any) -> SimTask:
         fields.setdefault("step_seconds", self.step_seconds)
@@ -422,6 +430,7 @@ class Handler(BaseHTTPRequestHandler):
         return task.snapshot(now, self.sandbox.server_address, self.sandbox.cdn_address)
 
     def fetch(self, task_id: str) -> None:
+        self.sandbox.note_asked(self._caller(), [task_id])
         task = self._owned_task(task_id)
         if task is None:
             return
@@ -448,6 +457,7 @@ class Handler(BaseHTTPRequestHandler):
         ids = body.get("ids") if isinstance(body, dict) else None
         ids = [str(i).strip() for i in ids] if isinstance(ids, list) else []
         self.sandbox.count("list_ids", len(ids))
+        self.sandbox.note_asked(owner, ids)
         now = time.time()
         if self.mode == "trueai":
             tasks = [t for i in dict.fromkeys(ids) if (t := self.sandbox.store.get(i))]
@@ -599,8 +609,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def reset_stats(self) -> None:
         self._read_body()
-        self.sandbox.calls.clear()
+        with self.sandbox._calls_lock:
+            self.sandbox.calls.clear()
+            self.sandbox.asked.clear()
         self._json(200, {})
+
+    def asked(self) -> None:
+        """[{"at": unix time, "caller": gateway user, "ids": [...]}, ...], oldest first: every
+        list-by-condition and fetch since the last reset (the newest ASKED_KEPT)."""
+        with self.sandbox._calls_lock:
+            self._json(200, list(self.sandbox.asked))
 
     def add_fault(self) -> None:
         """{"endpoint": "list_by_condition", "kind": "status", "status": 502, "times": 2}"""
@@ -680,6 +698,7 @@ VIDEO_EXT = r"(?P<ext>mp4|webm)"
 HOOKS = [
     ("GET", r"/_sandbox/health", Handler.health),
     ("GET", r"/_sandbox/stats", Handler.stats),
+    ("GET", r"/_sandbox/asked", Handler.asked),
     ("POST", r"/_sandbox/stats/reset", Handler.reset_stats),
     ("POST", r"/_sandbox/tasks", Handler.create_task),
     ("POST", r"/_sandbox/faults", Handler.add_fault),

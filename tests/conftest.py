@@ -48,6 +48,10 @@ class Sandbox:
     def reset_stats(self) -> None:
         httpx.post(f"{self.url}/_sandbox/stats/reset").raise_for_status()
 
+    def asked(self) -> list[dict]:
+        """Every status call since the last reset: {"at", "caller", "ids"}, oldest first."""
+        return httpx.get(f"{self.url}/_sandbox/asked").json()
+
     def fault(self, endpoint: str, kind: str, **params) -> None:
         """Make `endpoint` misbehave as `kind` until clear_faults() (or `times` requests)."""
         spec = {"endpoint": endpoint, "kind": kind, **params}

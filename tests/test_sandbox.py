@@ -127,6 +127,23 @@ def test_list_by_condition_drops_unknown_and_foreign_ids(sandbox):
     assert [t["id"] for t in response.json()] == [mine["id"]]
 
 
+def test_it_remembers_which_ids_each_status_call_asked_about_until_reset(sandbox):
+    task = sandbox.create_task()
+    sandbox.reset_stats()
+    headers = {"Authorization": f"Bearer {ALICE_TOKEN}"}
+    list_url = f"{sandbox.url}/mj/task/list-by-condition"
+    httpx.post(list_url, headers=headers, json={"ids": ["1", "2"]})
+    httpx.get(f"{sandbox.url}/mj/task/{task['id']}/fetch", headers=headers)
+    asked = sandbox.asked()
+    assert [(call["caller"], call["ids"]) for call in asked] == [
+        ("alice", ["1", "2"]),
+        ("alice", [task["id"]]),
+    ]
+    assert asked[0]["at"] <= asked[1]["at"] <= time.time()
+    sandbox.reset_stats()
+    assert sandbox.asked() == []
+
+
 @pytest.mark.parametrize("body", [b"{}", b'{"ids":null}', b'{"ids":[]}'])
 def test_list_by_condition_with_no_ids_is_an_empty_array(sandbox, body):
     response = httpx.post(
