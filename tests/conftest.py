@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -9,12 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
+from django.utils import timezone
 
 from sandbox import launch
 from tracker.models import Gateway, Profile
@@ -175,9 +179,49 @@ def wait_until(predicate, timeout: float = 10.0, every: float = 0.1):
 
 
 def run_worker() -> None:
-    """The archive worker, as `python manage.py db_worker --batch` runs it: every job that
-    is due, then it stops."""
-    call_command("db_worker", batch=True, interval=0, no_startup_delay=True, verbosity=0)
+    """The task-queue worker, in this process: every job that is due, then it stops. On the
+    database queue as `python manage.py db_worker --batch` runs it; on RQ as `rqworker
+    --burst --with-scheduler` does, without the fork (a forked child would not see this
+    test's open transaction)."""
+    if django_settings.MJDASH_TASK_QUEUE != "rq":
+        call_command("db_worker", batch=True, interval=0, no_startup_delay=True, verbosity=0)
+        return
+    import django_rq
+    from rq.worker import SimpleWorker
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker = django_rq.get_worker("default", worker_class=SimpleWorker)
+        worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+    finally:  # RQ installs its own; pytest's come back
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def database_url() -> str:
+    """The URL of the database this test runs on, for a `manage.py` process beside it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    login = ":".join(quote(part, safe="") for part in (db["USER"], db["PASSWORD"]) if part)
+    return f"postgresql://{login}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def make_deferred_jobs_due() -> None:
+    """Every job queued to run later (an archive's backoff) may run now, on either queue."""
+    if django_settings.MJDASH_TASK_QUEUE != "rq":
+        from django_tasks_db.models import DBTaskResult
+
+        DBTaskResult.objects.update(run_after=timezone.now())
+        return
+    import django_rq
+    from rq.registry import ScheduledJobRegistry
+
+    registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
+    for job_id in registry.get_job_ids():
+        registry.connection.zadd(registry.key, {job_id: 0})  # due at the epoch: due now
 
 
 def track_new_task(client, sandbox: Sandbox, **fields) -> str:

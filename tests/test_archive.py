@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,13 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 from django.core.files.storage import storages
-from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
 from tests.conftest import (
     BOB_TOKEN,
     ROOT,
+    database_url,
+    make_deferred_jobs_due,
     run_worker,
     start_sandbox,
     track_new_task,
@@ -185,9 +187,7 @@ def test_a_failed_archive_says_why_and_retries_later(alice_client, sandbox):
     b"".join(response.streaming_content)
     assert response.status_code == 200
     TrackedTask.objects.filter(pk=row.pk).update(archive_due_at=timezone.now())
-    from django_tasks_db.models import DBTaskResult
-
-    DBTaskResult.objects.update(run_after=timezone.now())  # the backoff has passed
+    make_deferred_jobs_due()  # the backoff has passed
     run_worker()
     row.refresh_from_db()
     assert row.archived_at is not None and row.archive_error == ""
@@ -277,19 +277,27 @@ def test_archived_files_are_named_by_their_sha256(alice_client, sandbox):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == f.original.sha256
 
 
-def worker_process(settings, *args: str) -> subprocess.Popen:
-    """`python manage.py db_worker`, a separate process on this test's database and archive."""
+def worker_process(settings, *, once: bool = False) -> subprocess.Popen:
+    """The task-queue worker as its own process group, on this test's database, queue and
+    archive: `db_worker`, or `rqworker` on the RQ queue. `once`: the jobs due, then it stops."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": "sqlite:///" + connection.settings_dict["NAME"],
+        "DATABASE_URL": database_url(),
         "MJDASH_ARCHIVE_OPTIONS": json.dumps(settings.STORAGES["archive"]["OPTIONS"]),
         "MJDASH_GATEWAY_URL": settings.MJDASH_GATEWAY_URL,
         "MJDASH_GATEWAY_TOKEN": settings.MJDASH_GATEWAY_TOKEN,
         "MJDASH_ARCHIVE_LEASE_SECONDS": str(settings.MJDASH_ARCHIVE_LEASE_SECONDS),
     }
-    command = [sys.executable, "manage.py", "db_worker", "--interval", "0.1", *args]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    if settings.MJDASH_TASK_QUEUE == "rq":
+        command = ["rqworker", "default", "--with-scheduler", *(["--burst"] if once else [])]
+    else:
+        command = ["db_worker", "--interval", "0.1", "--no-startup-delay"]
+        command += ["--batch"] if once else []
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *command],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
 
 
 def test_a_worker_killed_mid_archive_leaves_no_partial_file_and_the_next_one_finishes(
@@ -299,21 +307,20 @@ def test_a_worker_killed_mid_archive_leaves_no_partial_file_and_the_next_one_fin
     task_id = track_new_task(alice_client, sandbox)
     sandbox.fault("image", "drip", seconds=0.1)  # the image arrives a byte at a time
     sandbox.reset_stats()
-    worker = worker_process(settings, "--no-startup-delay")
+    worker = worker_process(settings)
     try:
         wait_until(lambda: sandbox.stats().get("image"), timeout=20)  # mid-download
         time.sleep(0.5)
-        worker.kill()  # SIGKILL: no cleanup code runs
+    finally:  # SIGKILL to the worker and any child it forked: no cleanup code runs
+        os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=5)
-    finally:
-        worker.kill()
     row = TrackedTask.objects.get(task_id=task_id)
     assert row.archived_at is None and row.archive_lease_until is not None
     assert archive_files() == [] and Blob.objects.count() == 0  # nothing partial kept
     sandbox.clear_faults()
     time.sleep(3.5)  # the dead worker's lease runs out
     alice_client.get("/")  # the next page view queues the lost job again
-    finished = worker_process(settings, "--batch", "--no-startup-delay")
+    finished = worker_process(settings, once=True)
     assert finished.wait(timeout=60) == 0
     row.refresh_from_db()
     assert row.archived_at is not None, row.archive_error

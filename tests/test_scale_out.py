@@ -102,6 +102,7 @@ def test_two_server_processes_make_one_upstream_call_per_interval(
         "DEBUG": "True",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
+        "MJDASH_TASK_QUEUE": "rq" if redis_url else "db",  # the queue goes where Redis is
         "MJDASH_DATA_DIR": str(tmp_path),
         "MJDASH_GATEWAY_URL": sandbox.url,
         "MJDASH_GATEWAY_TOKEN": ALICE_TOKEN,
