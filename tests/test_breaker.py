@@ -32,7 +32,8 @@ def test_the_breaker_stops_calls_during_the_cool_off_then_probes_once(
     assert "mjdash will try again at" in body
 
     sandbox.clear_faults()
-    Gateway.objects.update(circuit_open_until=None)  # the cool-off has passed
+    moment_ago = timezone.now() - timedelta(seconds=1)  # the cool-off has passed, and with it
+    Gateway.objects.update(circuit_open_until=moment_ago, refresh_due_at=moment_ago)  # the wait
     sandbox.reset_stats()
     for _ in range(3):
         response = alice_client.get("/tasks/list/", headers=POLL)

@@ -98,4 +98,5 @@ def test_one_claim_per_interval_whoever_asks(alice, sandbox, settings):
 
     settings.MJDASH_REFRESH_SECONDS = 60
     gateway = Gateway.site_default()
-    assert [refresh.claim(gateway.pk) for _ in range(5)] == [True, False, False, False, False]
+    holders = [refresh.claim(gateway.pk) for _ in range(5)]
+    assert holders[0] and holders[1:] == ["", "", "", ""]

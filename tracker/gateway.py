@@ -16,9 +16,11 @@ from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Exists, OuterRef
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
-from . import breaker, ownership, refresh, tracking
+from . import breaker, heartbeat, ownership, refresh, tracking
 from .models import Gateway, Profile, TrackedTask, gateway_for
 from .stored_text import Stored
 from .upstream import (
@@ -58,20 +60,78 @@ __all__ = ["GatewayError", "ImageStream", "TaskNotFound", "TrackResult"]
 
 
 def refresh_due(user) -> None:
-    """Every gateway this user has unfinished tasks on is refreshed, if its interval has
-    passed and this caller wins the claim (for everyone who uses that gateway)."""
+    """A page's poll: every gateway this user has unfinished tasks on is refreshed, if it is
+    due and this caller wins the lease (for everyone who uses that gateway). While a worker
+    runs, it does that asking, and pages only read the database."""
+    if heartbeat.worker_alive():
+        return
     rows = ownership.usable_by(user, TrackedTask.objects.filter(user=user)).unfinished()
     for gateway_id in rows.order_by().values_list("gateway_id", flat=True).distinct():
-        if refresh.claim(gateway_id):
-            refresh_gateway(Gateway.objects.get(pk=gateway_id))
+        refresh_if_due(gateway_id)
 
 
 def refresh_task_if_due(task: TrackedTask) -> None:
-    """The detail page's poll: its gateway, if due, then the row as it now stands."""
-    if task.live and ownership.may_use(task.user, task.gateway):
-        if refresh.claim(task.gateway_id):
-            refresh_gateway(task.gateway)
-        task.refresh_from_db()
+    """The detail page's poll: its gateway, if due (and no worker does it), then the row."""
+    if task.live and ownership.may_use(task.user, task.gateway) and not heartbeat.worker_alive():
+        refresh_if_due(task.gateway_id)
+    task.refresh_from_db()
+
+
+def refresh_all_due() -> int:
+    """The worker's cycle: every gateway with unfinished tasks that is due and free is
+    refreshed, a few at once, each under its own lease. A failure in one gateway is logged
+    and never stops the others. Returns how many gateways this caller refreshed."""
+    now = timezone.now()
+    unfinished = TrackedTask.objects.filter(gateway=OuterRef("pk")).unfinished()
+    due = (
+        Gateway.objects.filter(Exists(unfinished))
+        .filter(Q(refresh_due_at__isnull=True) | Q(refresh_due_at__lte=now))
+        .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
+        .values_list("pk", flat=True)
+    )
+    gateway_ids = list(due)
+    if len(gateway_ids) <= 1:
+        return sum(_refresh_one(gateway_id) for gateway_id in gateway_ids)
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(gateway_ids))) as pool:
+        return sum(pool.map(_in_thread(_refresh_one), gateway_ids))
+
+
+def _refresh_one(gateway_id: int) -> bool:
+    try:
+        return refresh_if_due(gateway_id)
+    except Exception:  # one gateway's surprise is logged; the others still get their turn
+        log.exception("refreshing gateway %s failed", gateway_id)
+        return False
+
+
+def _in_thread(work):
+    """`work` for a pool thread: the thread's own database connection is closed after."""
+
+    def run(*args):
+        try:
+            return work(*args)
+        finally:
+            connection.close()
+
+    return run
+
+
+def refresh_if_due(gateway_id: int) -> bool:
+    """One gateway's turn, if it is due and free: ask what is due on it (its fast lane, and
+    its slow lane when that is due too) and hand the lease back. False if someone else has
+    it, or it is not due."""
+    holder = refresh.claim(gateway_id)
+    if not holder:
+        return False
+    due = refresh.Due([], slow_lane=False)
+    try:
+        gateway = Gateway.objects.get(pk=gateway_id)
+        due = refresh.due(gateway)
+        if due.ids:
+            refresh_gateway(gateway, due.ids)
+    finally:
+        refresh.release(gateway_id, holder, asked_slow=due.slow_lane)
+    return True
 
 
 def refresh_gateway(gateway: Gateway, ids: list[str] | None = None) -> bool:
@@ -102,12 +162,17 @@ def refresh_gateway(gateway: Gateway, ids: list[str] | None = None) -> bool:
         else:
             asked, found = asked + chunk, found + answer
     if asked:
-        refresh.merge(gateway, asked, found)
+        _merged(gateway, asked, found)
     if error is not None:
         _failed(gateway, failed, error)
         return False
     breaker.record_success(gateway)
     return True
+
+
+def _merged(gateway: Gateway, asked: list[str], found: list) -> None:
+    """Store the answers; tasks seen finishing now are announced to their owners."""
+    refresh.merge(gateway, asked, found)
 
 
 def _ask(client: Client, chunk: list[str]):
@@ -168,7 +233,7 @@ def recheck(task: TrackedTask) -> None:
         found = None
     else:
         breaker.record_success(gateway)
-        refresh.merge(gateway, [task.task_id], [found] if found else [])
+        _merged(gateway, [task.task_id], [found] if found else [])
     if guess and found is None:  # unanswered or unknown: it costs, and reserves nothing
         ownership.spend_guesses(task.user, 1)
         ownership.release_unknown(gateway, [task.task_id], user=task.user)
