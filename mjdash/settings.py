@@ -297,6 +297,16 @@ MJDASH_LIST_CHUNK = envint("MJDASH_LIST_CHUNK", "100")
 MJDASH_BREAKER_FAILURES = envint("MJDASH_BREAKER_FAILURES", "3")
 MJDASH_BREAKER_COOLOFF_SECONDS = envint("MJDASH_BREAKER_COOLOFF_SECONDS", "60")
 MJDASH_STALE_MINUTES = envint("MJDASH_STALE_MINUTES", "10")
+# The cadence (tracker/refresh.py): a task whose state has not changed for SLOW_AFTER seconds
+# (it sits in a queue, waits for input, or went stale) is asked every SLOW_REFRESH seconds
+# instead of every REFRESH seconds. A refresh holds its gateway for at most LEASE seconds, so
+# a worker that dies mid-cycle blocks nobody for longer.
+MJDASH_SLOW_AFTER_SECONDS = envint("MJDASH_SLOW_AFTER_SECONDS", "60")
+MJDASH_SLOW_REFRESH_SECONDS = envint("MJDASH_SLOW_REFRESH_SECONDS", "30")
+MJDASH_REFRESH_LEASE_SECONDS = envint("MJDASH_REFRESH_LEASE_SECONDS", "120")
+# The background worker (`manage.py worker`) beats this often; pages leave the asking to it
+# while its last beat is at most three beats old.
+MJDASH_WORKER_BEAT_SECONDS = envint("MJDASH_WORKER_BEAT_SECONDS", "5")
 MJDASH_IMAGE_MAX_BYTES = envint("MJDASH_IMAGE_MAX_BYTES", str(50 * 1024 * 1024))
 MJDASH_IMAGE_TIMEOUT = envint("MJDASH_IMAGE_TIMEOUT", "60")  # seconds for every byte of one image
 # Hosts images may come from besides the gateway itself: Midjourney's and Discord's public
