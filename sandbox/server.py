@@ -105,9 +105,11 @@ class Sandbox:
         with self._calls_lock:
             self.calls[name] += n
 
-    def note_asked(self, caller: str | None, ids: list[str]) -> None:
+    def note_asked(self, caller: str | None, ids: list[str], port: int) -> None:
+        """`port`: the client's own port, which tells the processes that ask apart."""
         with self._calls_lock:
-            self.asked.append({"at": time.time(), "caller": caller or "", "ids": ids})
+            entry = {"at": time.time(), "caller": caller or "", "ids": ids, "port": port}
+            self.asked.append(entry)
 
     def add_task(self, owner: str, **fields: Any) -> SimTask:
         fields.setdefault("step_seconds", self.step_seconds)
@@ -430,7 +432,7 @@ class Handler(BaseHTTPRequestHandler):
         return task.snapshot(now, self.sandbox.server_address, self.sandbox.cdn_address)
 
     def fetch(self, task_id: str) -> None:
-        self.sandbox.note_asked(self._caller(), [task_id])
+        self.sandbox.note_asked(self._caller(), [task_id], self.client_address[1])
         task = self._owned_task(task_id)
         if task is None:
             return
@@ -457,7 +459,7 @@ class Handler(BaseHTTPRequestHandler):
         ids = body.get("ids") if isinstance(body, dict) else None
         ids = [str(i).strip() for i in ids] if isinstance(ids, list) else []
         self.sandbox.count("list_ids", len(ids))
-        self.sandbox.note_asked(owner, ids)
+        self.sandbox.note_asked(owner, ids, self.client_address[1])
         now = time.time()
         if self.mode == "trueai":
             tasks = [t for i in dict.fromkeys(ids) if (t := self.sandbox.store.get(i))]
@@ -615,8 +617,9 @@ class Handler(BaseHTTPRequestHandler):
         self._json(200, {})
 
     def asked(self) -> None:
-        """[{"at": unix time, "caller": gateway user, "ids": [...]}, ...], oldest first: every
-        list-by-condition and fetch since the last reset (the newest ASKED_KEPT)."""
+        """[{"at": unix time, "caller": gateway user, "ids": [...], "port": the client's},
+        ...], oldest first: every list-by-condition and fetch since the last reset (the
+        newest ASKED_KEPT)."""
         with self.sandbox._calls_lock:
             self._json(200, list(self.sandbox.asked))
 

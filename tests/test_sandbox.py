@@ -5,6 +5,7 @@ mjdash's other tests are only as honest as this stand-in, so its quirks are pinn
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import struct
@@ -142,6 +143,19 @@ def test_it_remembers_which_ids_each_status_call_asked_about_until_reset(sandbox
     assert asked[0]["at"] <= asked[1]["at"] <= time.time()
     sandbox.reset_stats()
     assert sandbox.asked() == []
+
+
+def test_each_status_call_names_the_port_it_came_from(sandbox):
+    """So a load test can tell which process asked (its connections' ports)."""
+    host, port = sandbox.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.connect()
+    mine = connection.sock.getsockname()[1]
+    headers = {"Authorization": f"Bearer {ALICE_TOKEN}", "Content-Type": "application/json"}
+    connection.request("POST", "/mj/task/list-by-condition", b'{"ids": ["1"]}', headers)
+    connection.getresponse().read()
+    connection.close()
+    assert sandbox.asked()[-1]["port"] == mine
 
 
 @pytest.mark.parametrize("body", [b"{}", b'{"ids":null}', b'{"ids":[]}'])
