@@ -106,3 +106,28 @@ def test_a_stale_task_gets_a_badge_and_a_recheck_and_stops_the_spinning(
     ).content.decode()
     assert sandbox.stats()["fetch"] == 1  # (the dashboard it returns to may refresh too)
     assert "Stale · no change since" in page  # asked again, still no change
+
+
+def test_a_poll_that_has_not_changed_is_not_sent_again(alice_client, alice, sandbox):
+    task = sandbox.create_task(step_seconds=600)  # sits in the queue
+    alice_client.post("/", {"ids": task["id"]})
+    first = alice_client.get("/tasks/list/", headers=POLL)
+    assert first.status_code == 200 and first["ETag"]
+    assert "private" in first["Cache-Control"] and "no-cache" in first["Cache-Control"]
+
+    again = alice_client.get("/tasks/list/", headers={**POLL, "If-None-Match": first["ETag"]})
+    assert again.status_code == 304 and again.content == b""  # the browser keeps its copy
+
+    TrackedTask.objects.filter(user=alice).update(favourite=True)  # something on screen moved
+    moved = alice_client.get("/tasks/list/", headers={**POLL, "If-None-Match": first["ETag"]})
+    assert moved.status_code == 200 and "★" in moved.content.decode()
+    assert moved["ETag"] != first["ETag"]
+
+
+def test_the_last_poll_that_stops_polling_is_always_sent_whole(alice_client, alice, sandbox):
+    task = sandbox.create_task(step_seconds=0)
+    alice_client.post("/", {"ids": task["id"]})
+    first = alice_client.get("/tasks/list/", headers=POLL)
+    assert first.status_code == 286 and "ETag" not in first
+    again = alice_client.get("/tasks/list/", headers={**POLL, "If-None-Match": '"anything"'})
+    assert again.status_code == 286 and b"Done" in again.content

@@ -329,6 +329,19 @@ class TrackedTask(models.Model):
         return timezone.now() - self.progress_changed_at > limit
 
     @property
+    def last_asked_at(self):
+        """When the gateway last answered about this task. A refresh writes a row only when
+        its state moved and stamps the batch on the gateway, by lane (tracker/refresh.py):
+        so the later of the row's own stamp and its lane's, while it is unfinished."""
+        stamps = [self.last_checked_at]
+        if not self.finished and self.gateway.last_refreshed_at:
+            slow_after = timezone.now() - timedelta(seconds=settings.MJDASH_SLOW_AFTER_SECONDS)
+            moved = self.progress_changed_at
+            slow = self.needs_input or (moved is not None and moved <= slow_after)
+            stamps.append(self.gateway.slow_asked_at if slow else self.gateway.last_refreshed_at)
+        return max((stamp for stamp in stamps if stamp), default=None)
+
+    @property
     def live(self) -> bool:
         """Worth polling the page for: unfinished and not stale."""
         return not self.finished and not self.stale

@@ -17,7 +17,7 @@ from ..filters import TaskFilter, query_string
 from ..forms import PasteForm
 from ..models import TrackedTask, TrackedTaskQuerySet
 from ..stored_text import render as translated
-from .common import AuthedRequest
+from .common import AuthedRequest, unchanged_polls
 
 PAGE_SIZE = 50
 
@@ -46,6 +46,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
 
 
 @login_required
+@unchanged_polls
 @require_GET
 def task_list(request: AuthedRequest) -> HttpResponse:
     """The poll target. Reads the database; the gateway service decides whether to ask."""

@@ -15,10 +15,11 @@ from .. import archive, gateway, tagging
 from ..family import family
 from ..models import ArchivedFile, TrackedTask
 from ..stored_text import render as translated
-from .common import AuthedRequest, owned_task
+from .common import AuthedRequest, owned_task, unchanged_polls
 
 
 @login_required
+@unchanged_polls
 @owned_task
 @require_GET
 def task_detail(request: AuthedRequest, task: TrackedTask) -> HttpResponse:
