@@ -269,6 +269,15 @@ if _smtp["host"]:
 else:
     SILENCED_SYSTEM_CHECKS = ["mail.W001"]  # "no default mailer": deliberately so
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webmaster@localhost")
+# Notifications (tracker/notify.py): tasks that finish within the digest window go out as one
+# message on channels that ask for a digest; a failed delivery is tried again after 30 s,
+# 2 min, 8 min… up to the attempts; a webhook gets this many seconds, start to end.
+# MJDASH_SITE_URL makes the links in webhooks and e-mails absolute (e.g. https://mj.example.com).
+MJDASH_NOTIFY_DIGEST_SECONDS = envint("MJDASH_NOTIFY_DIGEST_SECONDS", "60")
+MJDASH_NOTIFY_ATTEMPTS = envint("MJDASH_NOTIFY_ATTEMPTS", "6")
+MJDASH_NOTIFY_RETRY_SECONDS = envint("MJDASH_NOTIFY_RETRY_SECONDS", "30")
+MJDASH_WEBHOOK_TIMEOUT = envint("MJDASH_WEBHOOK_TIMEOUT", "10")
+MJDASH_SITE_URL = os.environ.get("MJDASH_SITE_URL", "").rstrip("/")
 
 # mjdash itself
 # The gateway settings were once named MJDASH_UPSTREAM_* (and ..._PRIVATE_UPSTREAMS); those

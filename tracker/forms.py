@@ -62,20 +62,25 @@ class ConnectionForm(forms.Form):
 
     def clean_base_url(self) -> str:
         url = self.cleaned_data["base_url"].rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise forms.ValidationError(gettext("Use an http:// or https:// address."))
-        if "@" in urlsplit(url).netloc:
-            raise forms.ValidationError(
-                gettext(
-                    "Leave the user name and password out of the URL; put the gateway's key in "
-                    "the token field, which is stored encrypted."
-                )
-            )
-        if url.endswith("/mj"):
-            url = url[: -len("/mj")]
-        if not settings.MJDASH_ALLOW_PRIVATE_GATEWAYS:
-            refuse_private_host(urlsplit(url).hostname or "")
-        return url
+        no_credentials = gettext(
+            "Leave the user name and password out of the URL; put the gateway's key in the "
+            "token field, which is stored encrypted."
+        )
+        url = outbound_url(url, no_credentials)
+        return url[: -len("/mj")] if url.endswith("/mj") else url
+
+
+def outbound_url(url: str, no_credentials: str) -> str:
+    """A URL this site may call: http(s), with no user name or password in it (they would
+    be shown and logged; `no_credentials` says where they go instead), and on a public
+    address unless the site allows private ones."""
+    if not url.startswith(("http://", "https://")):
+        raise forms.ValidationError(gettext("Use an http:// or https:// address."))
+    if "@" in urlsplit(url).netloc:
+        raise forms.ValidationError(no_credentials)
+    if not settings.MJDASH_ALLOW_PRIVATE_GATEWAYS:
+        refuse_private_host(urlsplit(url).hostname or "")
+    return url
 
 
 def refuse_private_host(host: str) -> None:
@@ -94,3 +99,42 @@ def refuse_private_host(host: str) -> None:
 
 class SignupForm(UserCreationForm):
     pass
+
+
+class WebhookForm(forms.Form):
+    """A webhook receiver for finished tasks (Settings → Notifications)."""
+
+    target = forms.URLField(
+        label=_("Webhook URL"),
+        max_length=1000,
+        assume_scheme="https",
+        help_text=_("mjdash POSTs JSON here when a task finishes or fails."),
+    )
+    secret = forms.CharField(
+        label=_("Secret (optional)"),
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_(
+            "With a secret, every call is signed (X-Mjdash-Signature), so your receiver can "
+            "tell it came from here. It is stored encrypted and never shown again."
+        ),
+    )
+    digest = forms.BooleanField(
+        label=_("One message per batch: tasks that finish close together arrive as one call"),
+        required=False,
+    )
+
+    def clean_target(self) -> str:
+        no_credentials = gettext("Leave the user name and password out of the URL; use the secret.")
+        return outbound_url(self.cleaned_data["target"], no_credentials)
+
+
+class EmailChannelForm(forms.Form):
+    """An e-mail address for finished tasks (Settings → Notifications)."""
+
+    target = forms.EmailField(label=_("E-mail address"), max_length=254)
+    digest = forms.BooleanField(
+        label=_("One message per batch: tasks that finish close together arrive as one e-mail"),
+        required=False,
+    )

@@ -413,3 +413,24 @@ def _client(gateway: Gateway) -> Client:
             )
             _clients[key] = client
         return client
+
+
+# --- webhooks (notifications) ------------------------------------------------------------------
+
+_webhook_senders: dict[bool, object] = {}
+
+
+def post_webhook(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST a notification to a user's webhook receiver; its 2xx status, or GatewayError
+    (`permanent` when sending the same again cannot help). The same rules as image fetches:
+    the address checked at connect time (private ones only where the admin allows private
+    gateways), no redirects, one deadline (MJDASH_WEBHOOK_TIMEOUT), the answer read only up to
+    a cap. The sender is kept per process, like the other clients."""
+    from .upstream import WebhookSender  # here, so this section stands apart from the top
+
+    allow_private = settings.MJDASH_ALLOW_PRIVATE_GATEWAYS
+    with _clients_lock:
+        sender = _webhook_senders.get(allow_private)
+        if sender is None:
+            sender = _webhook_senders[allow_private] = WebhookSender(allow_private=allow_private)
+    return sender.post(url, body, headers, float(settings.MJDASH_WEBHOOK_TIMEOUT))

@@ -521,3 +521,115 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+# --- Notifications (tracker/notify.py) ---------------------------------------------------------
+
+
+class Channel(models.Model):
+    """Where a user is told, away from the page, that tasks finished: a webhook receiver or
+    an e-mail address. Each finished task is told once per channel (Notice); `digest` sends
+    the tasks that finish close together as one message. The last attempt's outcome is kept
+    here for the settings page."""
+
+    MAX_PER_USER = 5
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", _("Webhook")
+        EMAIL = "email", _("E-mail")
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", _("Sent")
+        RETRYING = "retrying", _("Failed; trying again")
+        FAILED = "failed", _("Failed; gave up")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=16, choices=Kind)
+    target = models.CharField(max_length=1000)  # the webhook URL or the e-mail address
+    secret = EncryptedTextField(blank=True)  # signs webhooks; encrypted, never shown whole
+    digest = models.BooleanField(default=False)
+    language = models.CharField(max_length=16, blank=True)  # the e-mails' language
+    created_at = models.DateTimeField(default=timezone.now)
+    last_outcome = models.CharField(max_length=16, blank=True, choices=Outcome)
+    last_error = models.CharField(max_length=500, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.user}"
+
+    @property
+    def is_webhook(self) -> bool:
+        return self.kind == self.Kind.WEBHOOK
+
+    @property
+    def display_target(self) -> str:
+        """The address as pages show it. A webhook URL often holds a key of its own (chat
+        services put one in the path), so only its origin and last four characters show."""
+        if not self.is_webhook:
+            return self.target
+        parts = urlsplit(self.target)
+        origin = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], "", "", ""))
+        rest = self.target[len(origin) :] if self.target.startswith(origin) else ""
+        return origin + ("/…" + rest[-4:] if len(rest) > 8 else rest)
+
+    @property
+    def masked_secret(self) -> str:
+        """What a page may show of the secret: its last four characters at most."""
+        if not self.secret:
+            return gettext("no secret")
+        return "…" + self.secret[-4:] if len(self.secret) > 12 else "…" + "•" * 4
+
+
+class Delivery(models.Model):
+    """One message to one channel: one finished task, several (a digest), or a test. Each
+    attempt is counted when a worker takes its lease; a failed one is tried again later,
+    waiting longer each time, until MJDASH_NOTIFY_ATTEMPTS."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed; gave up")
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    test = models.BooleanField(default=False)
+    state = models.CharField(max_length=16, choices=State, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(null=True, blank=True)  # the next attempt is owed from then
+    lease_until = models.DateTimeField(null=True, blank=True)  # a worker is sending it
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "due_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} to {self.channel} ({self.state})"
+
+
+class Notice(models.Model):
+    """That one task's finish is told on one channel. The unique constraint makes it once,
+    however often and by however many workers the finish is seen. It joins a Delivery when
+    a worker sends it (alone, or with others in a digest)."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notices")
+    task = models.ForeignKey(TrackedTask, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=32, choices=Status)  # the status it finished with
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="notices"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "task"], name="one_notice_per_task")
+        ]
+        indexes = [models.Index(fields=["channel", "delivery"], name="notice_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id} on {self.channel_id}"

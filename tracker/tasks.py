@@ -24,3 +24,20 @@ def archive_soon(rows: list[TrackedTask]) -> None:
     TrackedTask.objects.filter(pk__in=due).update(archive_due_at=timezone.now())
     for pk in due:
         archive_images.enqueue(pk)
+
+
+@task()
+def send_notices(channel_id: int) -> str:
+    """Send what one notification channel owes (tracker/notify.py): each finished task as
+    its own message, or all of them as one on a digest channel."""
+    from . import notify  # notify reaches the gateway service, which reaches refresh
+
+    return notify.send_pending(channel_id)
+
+
+@task()
+def retry_delivery(delivery_id: int) -> str:
+    """One more attempt at a notification that failed (scheduled by notify itself)."""
+    from . import notify
+
+    return notify.attempt(delivery_id)

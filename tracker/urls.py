@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import account, dashboard, export, gallery, media, tasks
+from .views import account, dashboard, export, gallery, media, notifications, tasks
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -32,6 +32,28 @@ urlpatterns = [
     path("settings/test/", account.test_connection, name="test_connection"),
     path("settings/tokens/", account.token_create, name="token_create"),
     path("settings/tokens/revoke/", account.token_revoke, name="token_revoke"),
+    path(
+        "settings/notifications/webhook/",
+        notifications.channel_add,
+        {"kind": "webhook"},
+        name="channel_add_webhook",
+    ),
+    path(
+        "settings/notifications/email/",
+        notifications.channel_add,
+        {"kind": "email"},
+        name="channel_add_email",
+    ),
+    path(
+        "settings/notifications/<int:channel_id>/test/",
+        notifications.channel_test,
+        name="channel_test",
+    ),
+    path(
+        "settings/notifications/<int:channel_id>/remove/",
+        notifications.channel_remove,
+        name="channel_remove",
+    ),
     path("export.csv", export.export_csv, name="export_csv"),
     path("export.json", export.export_json, name="export_json"),
     path("accounts/signup/", account.signup, name="signup"),

@@ -5,7 +5,8 @@ policy of its own (who may ask what is decided in tracker/gateway.py).
 - `errors`: the one `UpstreamError(message, permanent)` and how each failure maps onto it;
 - `client`: the HTTP client and its verbs; `stream`: an image streamed by its bytes;
 - `files`: files on image hosts (CDNs), fetched with no token;
-- `guard`: the outbound-address guard every connection passes.
+- `guard`: the outbound-address guard every connection passes;
+- `webhook`: a POST to a user's own webhook receiver, under the same guard.
 
 The gateways' quirks that this code relies on are listed in docs/gateway-quirks.md (E1-E28).
 """
@@ -18,9 +19,10 @@ from .files import FileFetcher, not_allowed, origin_of
 from .guard import is_public, resolve
 from .stream import ImageStream
 from .task import Button, UpstreamTask
+from .webhook import WebhookSender
 
 __all__ = [
     "Button", "Client", "FileFetcher", "ImageStream", "Redirected", "SeedRefused",
-    "TaskNotFound", "UpstreamError", "UpstreamTask", "origin_of", "is_public", "not_allowed",
-    "path_on_gateway", "resolve", "same_url",
+    "TaskNotFound", "UpstreamError", "UpstreamTask", "WebhookSender", "origin_of", "is_public",
+    "not_allowed", "path_on_gateway", "resolve", "same_url",
 ]  # fmt: skip

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from .. import apitokens, archive, gateway
-from ..forms import ConnectionForm, SignupForm
-from ..models import Profile, TrackedTask, gateway_for
+from .. import apitokens, archive, gateway, notify
+from ..forms import ConnectionForm, EmailChannelForm, SignupForm, WebhookForm
+from ..models import Channel, Profile, TrackedTask, gateway_for
 from ..stored_text import render as translated
 from .common import AuthedRequest
 
@@ -32,7 +32,7 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
         gateway.choose(request.user, **form.cleaned_data)
         messages.success(request, _("Saved. Task IDs you add from now on use this gateway."))
         return redirect("settings")
-    return _settings(request, form)
+    return settings_with(request, form)
 
 
 def _connection_form(request: AuthedRequest, data=None) -> ConnectionForm:
@@ -41,8 +41,11 @@ def _connection_form(request: AuthedRequest, data=None) -> ConnectionForm:
     return ConnectionForm(data, initial=initial)
 
 
-def _settings(request: AuthedRequest, form: ConnectionForm | None = None, **extra) -> HttpResponse:
-    """The whole Settings page; `extra` adds to what it shows (a token just made)."""
+def settings_with(
+    request: AuthedRequest, form: ConnectionForm | None = None, **extra
+) -> HttpResponse:
+    """The whole Settings page; `extra` adds to what it shows (a token just made, a
+    notification form with its errors)."""
     current = gateway_for(request.user)
     context = {
         "form": form or _connection_form(request),
@@ -54,6 +57,12 @@ def _settings(request: AuthedRequest, form: ConnectionForm | None = None, **extr
             user=request.user, archived_at__isnull=False
         ).count(),
         "tokens": apitokens.active(request.user),
+        "channels": Channel.objects.filter(user=request.user),
+        "webhook_form": WebhookForm(prefix=Channel.Kind.WEBHOOK),
+        "email_form": EmailChannelForm(
+            prefix=Channel.Kind.EMAIL, initial={"target": request.user.email}
+        ),
+        "mail_ready": notify.mail_ready(),
         "language_next": reverse("settings"),  # after a POST drew the page
         **extra,
     }
@@ -74,7 +83,7 @@ def token_create(request: AuthedRequest) -> HttpResponse:
             % {"count": apitokens.MAX_ACTIVE},
         )
         return redirect("settings")
-    response = _settings(request, new_token=token, new_token_row=row)
+    response = settings_with(request, new_token=token, new_token_row=row)
     response["Cache-Control"] = "private, no-store"
     return response
 
