@@ -336,4 +336,116 @@
       area.form.requestSubmit();
     }
   });
+
+  // ---- Notifications in the page: a toast when a task on screen finishes or fails (the
+  // poll swaps its row; the row's .task-state says the status), the running count in the
+  // title, and, if the user turned them on here, a browser notification while the tab is
+  // in the background. Words come from #toasts' and the opt-in's data-attributes.
+  var FINISHED = { success: "done", failure: "failed", cancel: "failed", missing: "" };
+  var OPTED_IN = "mjdash-notifications";
+  var TOAST_MS = 10000;
+  var MAX_TOASTS = 3;  // more at once become one "n tasks finished"
+  var seen = {};
+  var baseTitle = document.title.replace(/^\(\d+\) /, "");
+
+  function statusOf(state) {
+    var match = /(?:^|\s)status-([\w-]+)/.exec(state.className);
+    return match ? match[1] : "";
+  }
+  function states() {
+    var found = {};
+    document.querySelectorAll(".task-state[data-task]").forEach(function (state) {
+      found[state.getAttribute("data-task")] = statusOf(state);
+    });
+    return found;
+  }
+  function runningCount(now) {
+    var counter = document.querySelector("[data-running]");
+    if (counter) return parseInt(counter.getAttribute("data-running"), 10) || 0;
+    return Object.keys(now).filter(function (id) { return !(now[id] in FINISHED); }).length;
+  }
+  function showTitle(now) {
+    var n = runningCount(now);
+    document.title = (n ? "(" + n + ") " : "") + baseTitle;
+  }
+  function notificationsOn() {
+    return "Notification" in window && Notification.permission === "granted" &&
+      localStorage.getItem(OPTED_IN) === "on";
+  }
+  function toast(box, text, href) {
+    var item = document.createElement("div");
+    item.className = "toast";
+    var words = document.createElement(href ? "a" : "span");
+    words.textContent = text;
+    if (href) words.href = href;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", say(box, "data-text-dismiss"));
+    close.textContent = "×";
+    item.append(words, close);
+    box.append(item);
+    while (box.children.length > MAX_TOASTS + 1) box.firstElementChild.remove();
+    var timer = null;
+    function later() { timer = setTimeout(function () { item.remove(); }, TOAST_MS); }
+    item.addEventListener("mouseenter", function () { clearTimeout(timer); });
+    item.addEventListener("focusin", function () { clearTimeout(timer); });
+    item.addEventListener("mouseleave", later);
+    later();
+    if (document.hidden && notificationsOn()) {
+      new Notification("mjdash", { body: text, tag: href || text });
+    }
+  }
+  function finishedNow(before, now) {
+    return Object.keys(now).filter(function (id) {
+      return id in before && !(before[id] in FINISHED) && FINISHED[now[id]];
+    });
+  }
+  function announce() {
+    var now = states();
+    var box = document.getElementById("toasts");
+    var done = finishedNow(seen, now);
+    seen = now;
+    showTitle(now);
+    if (!box || !done.length) return;
+    if (done.length > MAX_TOASTS) {
+      toast(box, say(box, "data-text-many", done.length), "");
+      return;
+    }
+    done.forEach(function (id) {
+      var url = (box.getAttribute("data-task-url") || "").replace("TASK", encodeURIComponent(id));
+      var here = location.pathname === url;
+      toast(box, say(box, "data-text-" + FINISHED[now[id]], id), here ? "" : url);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    seen = states();
+    showTitle(seen);
+  });
+  document.addEventListener("htmx:afterSettle", announce);
+  document.addEventListener("click", function (event) {
+    var close = event.target.closest && event.target.closest(".toast-close");
+    if (close) close.parentElement.remove();
+  });
+
+  // The opt-in (Settings): permission is asked only when the button is clicked.
+  function showOptIn() {
+    var button = document.querySelector("[data-notify-optin]");
+    var state = document.querySelector("[data-notify-state]");
+    if (!button || !state) return;
+    var supported = "Notification" in window;
+    var permission = supported ? Notification.permission : "denied";
+    button.hidden = !supported || permission === "denied" || notificationsOn();
+    state.textContent = !supported ? say(state, "data-text-unsupported")
+      : permission === "denied" ? say(state, "data-text-blocked")
+      : notificationsOn() ? say(state, "data-text-on") : "";
+  }
+  document.addEventListener("DOMContentLoaded", showOptIn);
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest || !event.target.closest("[data-notify-optin]")) return;
+    Notification.requestPermission().then(function (permission) {
+      if (permission === "granted") localStorage.setItem(OPTED_IN, "on");
+      showOptIn();
+    });
+  });
 })();
