@@ -2,7 +2,8 @@
 
 Each fault has an endpoint, a kind, an optional count of requests it applies to (`times`,
 default: until cleared) and the kind's own parameters. Endpoints are the handlers' names:
-"fetch", "list_by_condition", "image_seed", "image" (new-api's /mj/image proxy), "submit",
+"fetch", "list_by_condition", "image_seed", "image" (new-api's /mj/image proxy), "submit"
+(imagine, describe, blend, ...), "submit_action", "submit_modal",
 "attachment" (the CDN's pictures, quadrants and thumbnails), "video" (every video route), or
 "*" for all of them.
 """
@@ -25,6 +26,11 @@ KINDS = {
     "reset",  # the connection is reset before any answer
     "html",  # 200 text/html (a CDN challenge page or an SPA)
     "redirect",  # {location=http://169.254.169.254/}: a 302 elsewhere
+    # The submit routes (submit, submit_action, submit_modal):
+    "code",  # {code=23, description?, properties?}: HTTP 200 with the protocol's code: 23
+    # queue full, 24 banned prompt, 9 or 4 any error; 21 or 22 accept (the task is made)
+    # and answer with that code
+    "accepted_hang",  # {seconds}: the submit is accepted (the task made), answered late
     # list_by_condition:
     "duplicates",  # every row twice, one copy with an older state (E15)
     "shuffle",  # rows in reverse order

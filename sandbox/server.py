@@ -17,6 +17,7 @@ read call counters and switch faults on. They are never counted or faulty, excep
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -42,6 +43,19 @@ SPA_PAGE = (
     b'<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>New API</title>'
     b'</head><body><div id="root"></div></body></html>'
 )
+# Which customId makes which task (new-api's CoverPlusActionToNormalAction), first match wins.
+BUTTON_ACTIONS = (
+    ("::upsample::", "UPSCALE", False),
+    ("::high_variation::", "HIGH_VARIATION", False),
+    ("::low_variation::", "LOW_VARIATION", False),
+    ("::variation::", "VARIATION", False),
+    ("::reroll::", "REROLL", False),
+    ("MJ::CustomZoom::", "CUSTOM_ZOOM", True),
+    ("MJ::Inpaint::", "INPAINT", True),
+    ("MJ::Outpaint::", "ZOOM", False),
+    ("::pan_", "PAN", False),
+)
+BANNED_WORDS = ("forbidden-word",)  # a prompt with one is refused with code 24
 SUBMIT_ACTIONS = {
     "imagine": "IMAGINE",
     "describe": "DESCRIBE",
@@ -291,7 +305,9 @@ class Handler(BaseHTTPRequestHandler):
             return False
         if kind in ("duplicates", "shuffle"):
             return False
-        if kind in ("drip", "truncated"):
+        if kind == "code" and int(params.get("code", 23)) in (21, 22):
+            return False  # accepted under another code: the endpoint answers (_submit_answer)
+        if kind in ("drip", "truncated", "accepted_hang"):
             self._replay_badly(handler, args, kind, float(params.get("seconds", 0.5)))
         else:
             FAULT_ANSWERS[kind](self, params)
@@ -308,6 +324,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile = real_wfile
         raw = buffer.getvalue()
         self.close_connection = True
+        if kind == "accepted_hang":  # done (a submit is accepted), but the answer comes late
+            time.sleep(seconds)
+            self.wfile.write(raw)
+            return
         if kind == "truncated":
             head, _, body = raw.partition(b"\r\n\r\n")
             self.wfile.write(head + b"\r\n\r\n" + body[: len(body) // 2])
@@ -320,6 +340,12 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(seconds)
 
     # --- fault answers: each replaces the endpoint's answer -------------------------------
+
+    def _fault_code(self, params: dict) -> None:
+        """HTTP 200 with the protocol's refusal: queue full (23), banned prompt (24), ..."""
+        code = int(params.get("code", 23))
+        description = str(params.get("description") or CODE_DESCRIPTIONS.get(code, "失败"))
+        self._submit_answer(code, description, properties=params.get("properties"))
 
     def _fault_status(self, params: dict) -> None:
         status = int(params.get("status", 500))
@@ -585,21 +611,99 @@ class Handler(BaseHTTPRequestHandler):
     # --- /mj/submit ------------------------------------------------------------------------
 
     def submit(self, kind: str) -> None:
-        caller = self._authed_json()
-        if caller is None:
+        """/mj/submit/imagine and friends: a new task, or the protocol's refusal codes."""
+        found = self._submit_body()
+        if found is None:
             return
-        owner, body = caller
-        body = {} if body is None else body
+        owner, body = found
         action = SUBMIT_ACTIONS.get(kind)
-        if action is None or not isinstance(body, dict):
+        if action is None:
             self._mj_error("invalid_request")
             return
         prompt = str(body.get("prompt") or "")
+        images = body.get("base64Array") or []
+        if not isinstance(images, list) or not all(map(_is_data_url, images)):
+            self._submit_answer(4, "base64格式错误")
+            return
+        banned = next((word for word in BANNED_WORDS if word in prompt.lower()), "")
+        if banned:
+            properties = {"promptEn": prompt, "bannedWord": banned}
+            self._submit_answer(24, "可能包含敏感词", properties=properties)
+            return
         task = self.sandbox.add_task(owner, action=action, prompt=prompt)
-        self._json(
-            200,
-            {"code": 1, "description": SUBMIT_DESCRIPTIONS[0], "result": task.id, "properties": {}},
+        self._submit_answer(1, SUBMIT_DESCRIPTIONS[0], task.id)
+
+    def submit_action(self) -> None:
+        """A button of a finished task: {"taskId", "customId"} -> the new task it starts, in
+        MODAL (code 21, 窗口等待) when the button needs more input."""
+        found = self._submit_body()
+        if found is None:
+            return
+        owner, body = found
+        parent = self.sandbox.store.owned(owner, str(body.get("taskId") or ""))
+        custom_id = str(body.get("customId") or "")
+        if parent is None:
+            self._submit_answer(3, "关联任务不存在或已失效")
+            return
+        now = time.time()
+        offered = [b["customId"] for b in parent.buttons(parent.status(now))]
+        if parent.status(now) != "SUCCESS" or custom_id not in offered:
+            self._submit_answer(4, "关联任务状态错误" if custom_id in offered else "customId无效")
+            return
+        action, needs_input = action_of(custom_id)
+        task = self.sandbox.add_task(
+            owner,
+            action=action,
+            prompt=parent.prompt,
+            parent_id=parent.id,
+            made_with=custom_id,
+            awaiting_input=needs_input,
         )
+        if needs_input:
+            self._submit_answer(21, "窗口等待", task.id)
+        else:
+            self._submit_answer(1, SUBMIT_DESCRIPTIONS[0], task.id)
+
+    def submit_modal(self) -> None:
+        """The input a MODAL task waits for: {"taskId", "prompt", "maskBase64"}; the task then
+        runs from now."""
+        found = self._submit_body()
+        if found is None:
+            return
+        owner, body = found
+        task = self.sandbox.store.owned(owner, str(body.get("taskId") or ""))
+        if task is None:
+            self._submit_answer(3, "关联任务不存在或已失效")
+            return
+        if not task.awaiting_input:
+            self._submit_answer(4, "关联任务状态错误")
+            return
+        prompt = str(body.get("prompt") or "")
+        if prompt:
+            task.prompt = prompt
+        task.awaiting_input, task.submitted_at = False, time.time()
+        self._submit_answer(1, SUBMIT_DESCRIPTIONS[0], task.id)
+
+    def _submit_body(self) -> tuple[str, dict] | None:
+        caller = self._authed_json()
+        if caller is None:
+            return None
+        owner, body = caller
+        if body is not None and not isinstance(body, dict):
+            self._mj_error("invalid_request")
+            return None
+        return owner, body or {}
+
+    def _submit_answer(self, code: int, description: str, result=None, properties=None) -> None:
+        """The protocol's answer; new-api rewrites 21 and 22 to 1 in the body (its relay). A
+        "code" fault of 21 or 22 answers an accepted submit with that code instead of 1."""
+        if code == 1 and self.fault and self.fault.kind == "code":
+            code = int(self.fault.params["code"])
+            description = self.fault.params.get("description") or CODE_DESCRIPTIONS[code]
+        if self.mode == "new-api" and code in (21, 22):
+            code = 1
+        answer = {"code": code, "description": description, "result": result}
+        self._json(200, {**answer, "properties": properties or {}})
 
     # --- sandbox-only routes ---------------------------------------------------------------
 
@@ -652,6 +756,25 @@ class Handler(BaseHTTPRequestHandler):
         self._json(201, task.snapshot(now, self.sandbox.server_address, self.sandbox.cdn_address))
 
 
+def action_of(custom_id: str) -> tuple[str, bool]:
+    """What a button starts (new-api's action label) and whether it waits for input first."""
+    for needle, action, needs_input in BUTTON_ACTIONS:
+        if needle in custom_id:
+            return action, needs_input
+    return "CUSTOM", False
+
+
+def _is_data_url(value: Any) -> bool:
+    head, comma, data = value.partition(",") if isinstance(value, str) else ("", "", "")
+    if not (head.startswith("data:image/") and head.endswith(";base64") and comma and data):
+        return False
+    try:
+        base64.b64decode(data, validate=True)
+    except ValueError:
+        return False
+    return True
+
+
 def _strip_bearer(value: str) -> str:
     value = value.strip()
     for prefix in ("Bearer ", "bearer "):
@@ -680,7 +803,15 @@ def _match(routes: list, method: str, path: str) -> tuple[Any, dict[str, str]] |
 
 
 # Every fault kind that replaces the endpoint's answer (see faults.KINDS), and its answer.
+CODE_DESCRIPTIONS = {
+    9: "提交失败",
+    21: "任务已存在",
+    22: "排队中，前面还有1个任务",
+    23: "队列已满，请稍后尝试",
+    24: "可能包含敏感词",
+}
 FAULT_ANSWERS = {
+    "code": Handler._fault_code,
     "status": Handler._fault_status,
     "rate_limit": Handler._fault_rate_limit,
     "overload": Handler._fault_overload,
@@ -713,6 +844,8 @@ ROUTES = [
     ("POST", r"/mj/task/list-by-condition", Handler.list_by_condition),
     ("GET", rf"/mj/task/{ID}/image-seed", Handler.image_seed),
     ("GET", rf"/mj/image/{ID}", Handler.image),
+    ("POST", r"/mj/submit/action", Handler.submit_action),
+    ("POST", r"/mj/submit/modal", Handler.submit_modal),
     ("POST", r"/mj/submit/(?P<kind>[a-z-]+)", Handler.submit),
     ("GET", rf"/attachments/{ID}/(?P<name>[^/]+)", Handler.attachment),
     ("GET", rf"/video/{ID}/0_(?P<index>[0-3])\.{VIDEO_EXT}", Handler.video),

@@ -40,6 +40,7 @@ class SimTask:
     image_urls_shape: str = "absent"  # absent, null, empty, strings, objects
     parent_id: str = ""  # the task this one was made from (trueai's parentId)
     made_with: str = ""  # the parent's button customId it was submitted with
+    awaiting_input: bool = False  # MODAL: waits for /mj/submit/modal (custom zoom, inpaint)
 
     def __post_init__(self) -> None:
         self.outcome = self.outcome.upper()  # a test may say "failure"; gateways send FAILURE
@@ -55,6 +56,8 @@ class SimTask:
         return max(0, int((now - self.submitted_at) / self.step_seconds))
 
     def status(self, now: float) -> str:
+        if self.awaiting_input:
+            return "MODAL"
         phase = self.phase(now)
         if phase == 0:
             return ""
@@ -158,6 +161,7 @@ class SimTask:
                 _button(f"MJ::JOB::high_variation::1::{job}::SOLO", "🪄", "Vary (Strong)"),
                 _button(f"MJ::JOB::low_variation::1::{job}::SOLO", "🪄", "Vary (Subtle)"),
                 _button(f"MJ::Outpaint::50::1::{job}::SOLO", "🔍", "Zoom Out 2x"),
+                _button(f"MJ::CustomZoom::{job}", "🔍", "Custom Zoom"),
                 _button(f"MJ::JOB::pan_left::1::{job}::SOLO", "⬅️", ""),
             ]
         return []

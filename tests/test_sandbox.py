@@ -350,7 +350,7 @@ def test_every_fault_kind_has_an_answer():
     from sandbox.faults import KINDS
     from sandbox.server import FAULT_ANSWERS
 
-    shaping = {"latency", "drip", "truncated", "duplicates", "shuffle"}
+    shaping = {"latency", "drip", "truncated", "accepted_hang", "duplicates", "shuffle"}
     assert set(FAULT_ANSWERS) == KINDS - shaping
 
 
