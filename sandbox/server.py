@@ -828,6 +828,7 @@ FAULT_ANSWERS = {
 
 ID = r"(?P<task_id>[^/]+)"
 VIDEO_EXT = r"(?P<ext>mp4|webm)"
+SPEED = r"(?:/mj-(?:fast|relax|turbo))?"  # new-api's speed-mode prefixes
 # Ours: never counted, never faulty.
 HOOKS = [
     ("GET", r"/_sandbox/health", Handler.health),
@@ -844,9 +845,9 @@ ROUTES = [
     ("POST", r"/mj/task/list-by-condition", Handler.list_by_condition),
     ("GET", rf"/mj/task/{ID}/image-seed", Handler.image_seed),
     ("GET", rf"/mj/image/{ID}", Handler.image),
-    ("POST", r"/mj/submit/action", Handler.submit_action),
-    ("POST", r"/mj/submit/modal", Handler.submit_modal),
-    ("POST", r"/mj/submit/(?P<kind>[a-z-]+)", Handler.submit),
+    ("POST", rf"{SPEED}/mj/submit/action", Handler.submit_action),
+    ("POST", rf"{SPEED}/mj/submit/modal", Handler.submit_modal),
+    ("POST", rf"{SPEED}/mj/submit/(?P<kind>[a-z-]+)", Handler.submit),
     ("GET", rf"/attachments/{ID}/(?P<name>[^/]+)", Handler.attachment),
     ("GET", rf"/video/{ID}/0_(?P<index>[0-3])\.{VIDEO_EXT}", Handler.video),
     ("GET", rf"/_sandbox/video/{ID}\.{VIDEO_EXT}", Handler.video),

@@ -22,14 +22,19 @@ from .errors import (
     _status_error,
     _transport_error,
 )
-from .guard import GuardedTransport, deadline
+from .guard import GuardedTransport, blocked_cause, deadline
 from .stream import ImageStream
+from .submit import MaybeSubmitted, Submitted, read_answer
 from .task import UpstreamTask, merge_duplicates
 from .values import _text, loads
 
 USER_AGENT = "mjdash/0.1 (+https://github.com/mjdash)"
 # A list of 100 tasks is ~200 KB; anything past this is not an answer we want in memory.
 MAX_JSON_BYTES = 4 * 1024 * 1024
+SUBMIT_ROUTES = ("imagine", "action", "modal", "describe", "blend")
+SPEED_MODES = ("fast", "relax", "turbo")  # new-api's /mj-<mode>/mj/... path prefixes
+# Failures that happen before a request can reach the server: a submit is surely not sent.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL)
 MAX_RETRY_AFTER = 5.0  # seconds; a longer Retry-After is left to the next refresh interval
 # Pictures and videos are asked for as they are: a compressed one is refused (ImageStream).
 FILE_HEADERS = {"Accept": "image/*,video/*", "Accept-Encoding": "identity"}
@@ -138,6 +143,41 @@ class Client:
             errors.NO_SEED.english(description),
             permanent=data.get("code") in (3, 9),
         )
+
+    def submit(self, route: str, body: dict, mode: str = "") -> Submitted:
+        """POST /mj/submit/<route> once, in the gateway's speed `mode` where it has one
+        (new-api's /mj-fast/, /mj-relax/, /mj-turbo/ prefixes). Never retried: a submit spends
+        the user's quota. A failure before the request could reach the gateway is a plain
+        UpstreamError; one after it may have is MaybeSubmitted; a "no" is SubmitRefused."""
+        if route not in SUBMIT_ROUTES or mode not in ("", *SPEED_MODES):
+            raise UpstreamError(errors.BAD_URL.english(), permanent=True)
+        path = f"/mj-{mode}/mj/submit/{route}" if mode else f"/mj/submit/{route}"
+        timeout = float(settings.MJDASH_SUBMIT_TIMEOUT)
+        until = time.monotonic() + timeout
+        try:
+            with (
+                deadline(until),
+                self._http.stream(
+                    "POST", path, json=body, timeout=httpx.Timeout(timeout, connect=5.0)
+                ) as response,
+            ):
+                raw = _read_capped(response, until, MAX_JSON_BYTES)
+        except httpx.HTTPError as exc:
+            if isinstance(exc, NOT_SENT) or blocked_cause(exc) is not None:
+                raise _transport_error(exc) from exc  # it never reached the gateway
+            raise MaybeSubmitted(_transport_error(exc).message) from exc
+        except UpstreamError as exc:  # the answer came too slowly or too large to read
+            raise MaybeSubmitted(exc.message) from exc
+        status = response.status_code
+        try:
+            data = loads(raw)
+        except (ValueError, RecursionError):
+            data = None
+        if isinstance(data, dict) and "code" in data and status in (200, 400):
+            return read_answer(data)  # new-api may send a refusal as a 400 E-mj envelope
+        if status == 200 or status >= 500:  # it may have been taken before things broke
+            raise MaybeSubmitted(_status_error(status, raw, response.headers).message)
+        raise _status_error(status, raw, response.headers)
 
     def ping(self) -> None:
         """The cheapest honest call: an empty list-by-condition. Raises UpstreamError. Every
