@@ -365,3 +365,18 @@ def test_what_a_dead_worker_lost_is_sent_after_the_sweep(alice_client, sandbox, 
     run_worker()
     assert len(stub.requests) == 1
     assert notify.sweep() == 0  # at most once a minute
+
+
+def test_the_admin_shows_neither_the_secret_nor_a_webhook_urls_key(admin_client, alice, stub):
+    url = f"{stub.url}/services/T000/B000/XXXXsecretpathkey9"
+    channel = notify.add_channel(alice, "webhook", url, SECRET)
+    notify.send_test(channel)
+    pages = [
+        admin_client.get("/admin/tracker/channel/"),
+        admin_client.get(f"/admin/tracker/channel/{channel.pk}/change/"),
+        admin_client.get("/admin/tracker/delivery/"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert SECRET.encode() not in page.content and b"XXXXsecretpathkey9" not in page.content
+    assert b"\xe2\x80\xa64321" in pages[1].content  # …4321

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db import transaction
 
-from .models import Gateway, Profile, TaskOwner, TrackedTask
+from .models import Channel, Delivery, Gateway, Profile, TaskOwner, TrackedTask
 
 
 @admin.register(TrackedTask)
@@ -59,3 +59,33 @@ class TaskOwnerAdmin(admin.ModelAdmin):
             rows.filter(user_id=obj.user_id).delete()
             old.user_id = obj.user_id
             old.save(update_fields=["user"])
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    """A user's notification channel. Its secret (and a webhook URL's path, which may hold a
+    key) is never shown here: only their last four characters."""
+
+    list_display = ["user", "kind", "display_target", "digest", "last_outcome", "last_attempt_at"]
+    list_filter = ["kind", "last_outcome"]
+    search_fields = ["user__username"]
+    fields = ["user", "kind", "display_target", "masked_secret", "digest", "last_outcome"]
+    fields += ["last_error", "last_attempt_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Every message sent or owed, with its attempts and last error (read only)."""
+
+    list_display = ["pk", "channel", "test", "state", "attempts", "last_attempt_at", "last_error"]
+    list_filter = ["state", "test"]
+    fields = ["channel", "test", "state", "attempts", "created_at", "due_at", "lease_until"]
+    fields += ["last_attempt_at", "last_error", "sent_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
