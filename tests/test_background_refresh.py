@@ -19,20 +19,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.conftest import ALICE_TOKEN, ROOT, wait_until
+from tests.conftest import ALICE_TOKEN, ROOT, database_url, wait_until
 from tracker import gateway, heartbeat
 from tracker.models import Gateway, TrackedTask, WorkerBeat
 
 POLL = {"HX-Request": "true"}
-
-
-def database_url() -> str:
-    """The test database, as a URL another process can open."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgresql://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def start_worker(sandbox, **env: str) -> subprocess.Popen:

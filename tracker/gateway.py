@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from . import breaker, heartbeat, ownership, refresh, tracking
+from . import breaker, heartbeat, notify, ownership, refresh, tracking
 from .models import Gateway, Profile, TrackedTask, gateway_for
 from .stored_text import Stored
 from .upstream import (
@@ -172,7 +172,8 @@ def refresh_gateway(gateway: Gateway, ids: list[str] | None = None) -> bool:
 
 def _merged(gateway: Gateway, asked: list[str], found: list) -> None:
     """Store the answers; tasks seen finishing now are announced to their owners."""
-    refresh.merge(gateway, asked, found)
+    merged = refresh.merge(gateway, asked, found)
+    notify.finished(merged.finished)
 
 
 def _ask(client: Client, chunk: list[str]):
