@@ -380,3 +380,17 @@ def test_the_admin_shows_neither_the_secret_nor_a_webhook_urls_key(admin_client,
         assert page.status_code == 200
         assert SECRET.encode() not in page.content and b"XXXXsecretpathkey9" not in page.content
     assert b"\xe2\x80\xa64321" in pages[1].content  # …4321
+
+
+def test_a_task_untracked_before_its_retry_is_not_sent_as_an_empty_message(
+    alice_client, sandbox, stub
+):
+    stub.answer("/hook", Answer(status=500))
+    add_webhook(alice_client, f"{stub.url}/hook")
+    row = watched_until_finished(alice_client, sandbox)
+    run_worker()
+    alice_client.post(f"/tasks/{row.task_id}/untrack/")
+    assert not TrackedTask.objects.filter(pk=row.pk).exists()
+    stub.answer("/hook", Answer(status=200))
+    run_retries_now()
+    assert len(stub.requests) == 1  # the first, failed try only

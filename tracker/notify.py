@@ -5,11 +5,12 @@ e-mail, once per task per channel, sent by the worker and tried again with growi
   what each channel owes (a Notice: the unique constraint makes it once per task, however
   often the finish is seen) and queues a job when the transaction commits. Cheap, and it
   never raises into the refresh.
-- `send_pending(channel_id)`: the job. Each owed task goes out as one message; on a digest
-  channel, everything owed goes out as one (the job waits MJDASH_NOTIFY_DIGEST_SECONDS first).
-- `attempt(delivery_id)`: one try under a lease; its outcome is kept on the Delivery and on
-  the Channel (the settings page shows it). A transient failure is tried again after 30 s,
-  2 min, 8 min… until MJDASH_NOTIFY_ATTEMPTS; a permanent one is not.
+- `send_pending(channel_id)`: the job that bundles: each owed task becomes one message; on a
+  digest channel, everything owed becomes one (the job waits MJDASH_NOTIFY_DIGEST_SECONDS
+  first). Each message is its own job, so a slow receiver holds a worker for one deadline.
+- `attempt(delivery_id)`: that job: one try under a lease; its outcome is kept on the
+  Delivery and on the Channel (the settings page shows it). A transient failure is tried
+  again after 30 s, 2 min, 8 min… until MJDASH_NOTIFY_ATTEMPTS; a permanent one is not.
 - `send_test(channel)`: the settings page's button: one try, now.
 - `sweep()`: deliveries and notices a dead worker left behind, queued again.
 
@@ -41,7 +42,7 @@ from django.utils.translation import gettext, ngettext
 
 from .models import FINISHED, Channel, Delivery, Notice, Status, TrackedTask
 from .stored_text import Stored
-from .tasks import retry_delivery, send_notices
+from .tasks import send_delivery, send_notices
 
 log = logging.getLogger(__name__)
 MAX_DIGEST = 200  # tasks in one message; a bigger batch goes out as several
@@ -116,21 +117,22 @@ def _queue(channels: list[Channel]) -> None:
 
 
 def send_pending(channel_id: int) -> str:
-    """Send what this channel owes: each task alone, or (a digest) up to MAX_DIGEST at once.
-    Notices are taken into a delivery by a conditional UPDATE, so two workers running this
-    job at once never send the same task twice."""
+    """Bundle what this channel owes into messages, each task alone or (a digest) up to
+    MAX_DIGEST at once, and queue each. Notices are taken into a delivery by a conditional
+    UPDATE, so two workers running this job at once never send the same task twice."""
     channel = Channel.objects.filter(pk=channel_id).first()
     if channel is None:
         return "the channel was removed"
     owed = Notice.objects.filter(channel=channel, delivery=None).order_by("pk")
     owed_ids = list(owed.values_list("pk", flat=True))
     size = MAX_DIGEST if channel.digest else 1
-    outcomes = []
+    queued = 0
     for start in range(0, len(owed_ids), size):
         delivery = _bundle(channel, owed_ids[start : start + size])
         if delivery is not None:
-            outcomes.append(attempt(delivery.pk))
-    return "; ".join(outcomes) or "nothing owed"
+            send_delivery.enqueue(delivery.pk)
+            queued += 1
+    return f"{queued} messages queued"
 
 
 def _bundle(channel: Channel, notice_ids: list[int]) -> Delivery | None:
@@ -149,8 +151,12 @@ def attempt(delivery_id: int) -> str:
     if not _take(delivery_id):
         return "skipped: sent already, given up, or another worker holds it"
     delivery = Delivery.objects.select_related("channel").get(pk=delivery_id)
+    notices = list(delivery.notices.select_related("task").order_by("pk"))
+    if not (notices or delivery.test):  # its tasks were untracked meanwhile
+        delivery.delete()
+        return "nothing left to send"
     try:
-        _send(delivery)
+        _send(delivery, notices)
     except DeliveryError as exc:
         return _failed(delivery, exc)
     except Exception as exc:  # a bug: say so on the settings page, and try again later
@@ -181,7 +187,7 @@ def _failed(delivery: Delivery, exc: DeliveryError) -> str:
         _record(delivery, Delivery.State.FAILED, Channel.Outcome.FAILED, exc.message)
         return f"failed for good: {exc.message}"
     _record(delivery, Delivery.State.PENDING, Channel.Outcome.RETRYING, exc.message, due)
-    retry_delivery.using(run_after=due).enqueue(delivery.pk)
+    send_delivery.using(run_after=due).enqueue(delivery.pk)
     return f"failed, retrying at {due:%H:%M:%S}: {exc.message}"
 
 
@@ -228,7 +234,7 @@ def sweep(limit: int = 200) -> int:
     stranded = Notice.objects.filter(delivery=None, created_at__lt=late - digest_wait)
     channels = list(stranded.order_by().values_list("channel", flat=True).distinct()[:limit])
     for pk in deliveries:
-        retry_delivery.enqueue(pk)
+        send_delivery.enqueue(pk)
     for pk in channels:
         send_notices.enqueue(pk)
     return len(deliveries) + len(channels)
@@ -237,8 +243,7 @@ def sweep(limit: int = 200) -> int:
 # --- the messages ----------------------------------------------------------------------------
 
 
-def _send(delivery: Delivery) -> None:
-    notices = list(delivery.notices.select_related("task").order_by("pk"))
+def _send(delivery: Delivery, notices: list[Notice]) -> None:
     if delivery.channel.is_webhook:
         _post(delivery, notices)
     else:

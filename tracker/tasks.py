@@ -28,16 +28,16 @@ def archive_soon(rows: list[TrackedTask]) -> None:
 
 @task()
 def send_notices(channel_id: int) -> str:
-    """Send what one notification channel owes (tracker/notify.py): each finished task as
-    its own message, or all of them as one on a digest channel."""
+    """Bundle what one notification channel owes into messages (tracker/notify.py): each
+    finished task as its own, or all of them as one on a digest channel."""
     from . import notify  # notify reaches the gateway service, which reaches refresh
 
     return notify.send_pending(channel_id)
 
 
 @task()
-def retry_delivery(delivery_id: int) -> str:
-    """One more attempt at a notification that failed (scheduled by notify itself)."""
+def send_delivery(delivery_id: int) -> str:
+    """One attempt at one notification message (a retry schedules itself again)."""
     from . import notify
 
     return notify.attempt(delivery_id)
