@@ -351,6 +351,7 @@ elif MJDASH_TASK_QUEUE == "rq":
     if not REDIS_URL:
         raise ImproperlyConfigured("MJDASH_TASK_QUEUE=rq needs REDIS_URL, where RQ keeps it")
     INSTALLED_APPS.append("django_rq")
+    DATABASE_ROUTERS = ["mjdash.routers.NoTablesForDjangoRQ"]
     # A job may run as long as its archive lease; then another worker may take it up.
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": MJDASH_ARCHIVE_LEASE_SECONDS}}
     RQ = {"JOB_CLASS": "django_tasks_rq.Job"}  # runs a job as Django's Tasks framework does

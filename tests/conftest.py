@@ -206,7 +206,7 @@ def database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     login = ":".join(quote(part, safe="") for part in (db["USER"], db["PASSWORD"]) if part)
-    return f"postgresql://{login}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return f"postgresql://{login}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def make_deferred_jobs_due() -> None:

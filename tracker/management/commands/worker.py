@@ -20,8 +20,12 @@ PR_SET_PDEATHSIG = 1
 
 
 def queue_worker_argv() -> list[str]:
-    """The command line of the task queue's worker for the configured backend."""
+    """The command line of the task queue's worker for the configured backend: django-rq's
+    for RQ (its scheduler runs the jobs queued for later; among several workers one holds
+    it), else django-tasks-db's."""
     manage = str(settings.BASE_DIR / "manage.py")
+    if settings.MJDASH_TASK_QUEUE == "rq":
+        return [sys.executable, manage, "rqworker", "default", "--with-scheduler"]
     return [sys.executable, manage, "db_worker", "--interval", "1", "--no-reload"]
 
 
