@@ -2,9 +2,10 @@
 
 Each tick asks the gateway service to refresh every gateway that is due (one shared,
 leased, batched refresh: the same one a page's poll uses when no worker runs), beats the
-heartbeat that tells pages to leave the asking to it, and now and then queues archive jobs a
-dead worker lost. SIGTERM or SIGINT ends it between ticks: the refresh under way finishes
-(every gateway call has its deadline), and its beat is removed so pages take over at once.
+heartbeat that tells pages to leave the asking to it, and now and then queues again the
+archive jobs and the notifications a dead worker lost. SIGTERM or SIGINT ends it between
+ticks: the refresh under way finishes (every gateway call has its deadline), and its beat is
+removed so pages take over at once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import close_old_connections
 
-from . import archive, gateway, heartbeat
+from . import archive, gateway, heartbeat, notify
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,14 @@ class Loop:
             log.info("refresh loop %s stopped", self.name)
 
     def once(self) -> int:
-        """One tick: beat, refresh what is due, sweep lost archive jobs (at most once a
-        minute, across every process). Returns how many gateways were refreshed. An error
-        here is logged, and the next tick tries again."""
+        """One tick: beat, refresh what is due, sweep lost archive jobs and notifications
+        (each at most once a minute; across processes too where the cache is shared). Returns
+        how many gateways were refreshed. An error here is logged; the next tick tries again."""
         try:
             self._beat()
             refreshed = gateway.refresh_all_due()
             archive.sweep()
+            notify.sweep()
             return refreshed
         except Exception:
             log.exception("the refresh loop's tick failed; trying again in %ss", self.tick)
