@@ -305,6 +305,10 @@ MJDASH_GATEWAY_RETRIES = envint("MJDASH_GATEWAY_RETRIES", "2")
 # A submit (imagine, a button, a modal) is sent once and waited for this long; new-api waits
 # up to 60 s on its own upstream.
 MJDASH_SUBMIT_TIMEOUT = envint("MJDASH_SUBMIT_TIMEOUT", "30")
+# Submits (each spends the user's quota at the gateway) one account may send in a minute.
+MJDASH_SUBMIT_RATE_PER_MINUTE = envint("MJDASH_SUBMIT_RATE_PER_MINUTE", "12")
+# The largest reference picture an Imagine may carry (sent to the gateway as base64).
+MJDASH_REFERENCE_MAX_BYTES = envint("MJDASH_REFERENCE_MAX_BYTES", str(5 * 1024 * 1024))
 MJDASH_LIST_CHUNK = envint("MJDASH_LIST_CHUNK", "100")
 MJDASH_BREAKER_FAILURES = envint("MJDASH_BREAKER_FAILURES", "3")
 MJDASH_BREAKER_COOLOFF_SECONDS = envint("MJDASH_BREAKER_COOLOFF_SECONDS", "60")

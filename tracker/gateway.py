@@ -20,15 +20,17 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from . import breaker, heartbeat, notify, ownership, refresh, tracking
-from .models import Gateway, Profile, TrackedTask, gateway_for
+from . import breaker, heartbeat, notify, ownership, refresh, submitting, tracking
+from .models import Gateway, Profile, Submission, TrackedTask, gateway_for
 from .stored_text import Stored
 from .upstream import (
     Client,
     FileFetcher,
     ImageStream,
+    MaybeSubmitted,
     Redirected,
     SeedRefused,
+    SubmitRefused,
     TaskNotFound,
     UpstreamError,
     is_public,
@@ -48,6 +50,8 @@ MAX_CLIENTS = 64
 # be stored, and pages translate it when they show it (stored_text.render, `|stored`).
 SEED_LATER = Stored.gettext("The seed is available once the task has finished.").english()
 CONNECTED = Stored.gettext("Connected: the gateway accepted the token.").english()
+NOT_OFFERED = Stored.gettext("The gateway does not offer that action on this task.")
+NO_INPUT_WANTED = Stored.gettext("This task is not waiting for input.")
 SITE_TOKEN_ELSEWHERE = Stored.gettext(
     "mjdash sends the site's token only to the site's own gateway. Enter your own token for "
     "this gateway in Settings."
@@ -321,6 +325,70 @@ def _files() -> FileFetcher:
         if allow_private not in _fetchers:
             _fetchers[allow_private] = FileFetcher(allow_private=allow_private)
         return _fetchers[allow_private]
+
+
+# --- submitting: each one spends the user's quota at the gateway -------------------------------
+
+
+def submit_action(task: TrackedTask, custom_id: str, key: str) -> Submission:
+    """One of the task's own buttons (U2, V3, zoom, ...): the task it starts is tracked at
+    once for the same user, linked to this one. Only a button the gateway offered."""
+    offered = {b.get("customId") for b in task.buttons or [] if isinstance(b, dict)}
+    if not custom_id or custom_id not in offered:
+        raise GatewayError(NOT_OFFERED.english(), permanent=True)
+    body = {"taskId": task.task_id, "customId": custom_id}
+    return _submit(task.user, task.gateway, "action", body, key, parent=task, custom_id=custom_id)
+
+
+def submit_modal(task: TrackedTask, prompt: str, key: str) -> Submission:
+    """The input a task in MODAL waits for (remix, custom zoom, inpaint)."""
+    if not task.needs_input:
+        raise GatewayError(NO_INPUT_WANTED.english(), permanent=True)
+    body = {"taskId": task.task_id, "prompt": prompt, "maskBase64": ""}
+    return _submit(task.user, task.gateway, "modal", body, key, parent=task)
+
+
+def imagine(user, prompt: str, images: list[str], mode: str, key: str) -> Submission:
+    """A new job on the user's gateway: a prompt, reference images as data URLs, and the
+    gateway's speed mode ("" for its default)."""
+    gateway = gateway_for(user)
+    if not ownership.may_use(user, gateway):
+        raise GatewayError(ownership.STAFF_ONLY, permanent=True)
+    body = {"prompt": prompt, "base64Array": images}
+    same = submitting.fingerprint(gateway.pk, prompt, images, mode)
+    return _submit(user, gateway, "imagine", body, key, mode=mode, fingerprint=same)
+
+
+def _submit(user, gateway: Gateway, route: str, body: dict, key: str, *, mode="", **fields):
+    """Send once per click. The second request with the same key gets the first one's
+    outcome; nothing is ever sent again by itself, least of all after the gateway may have
+    taken it (a timeout says so, and keeps the key)."""
+    parent = fields.get("parent")
+    if parent is not None:
+        _check_owner(parent)
+    submission, first = submitting.begin(user, key, route, **fields)
+    if not first:
+        return submission
+    state = Submission.State
+    if not submitting.within_rate(user):
+        submitting.settle(submission, state.NOT_SENT, submitting.TOO_FAST.english())
+        return submission
+    try:
+        answer = _client(gateway).submit(route, body, mode)
+    except MaybeSubmitted as exc:
+        submitting.settle(submission, state.UNCERTAIN, exc.message)
+    except SubmitRefused as exc:
+        submitting.settle(submission, state.REFUSED, exc.message)
+    except UpstreamError as exc:
+        submitting.settle(submission, state.NOT_SENT, exc.message)
+    else:
+        if submitting.track_started(user, gateway, answer.task_id, parent):
+            submitting.settle(submission, state.ACCEPTED, answer.description, answer.task_id)
+            refresh_gateway(gateway, [answer.task_id])  # it shows its real state at once
+        else:
+            taken = submitting.TAKEN.english(task_id=answer.task_id)
+            submitting.settle(submission, state.ACCEPTED, taken)
+    return submission
 
 
 def test_connection(user) -> tuple[bool, str]:

@@ -633,3 +633,34 @@ class Notice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id} on {self.channel_id}"
+
+
+class Submission(models.Model):
+    """One deliberate submit to a gateway (an imagine, a button, a modal's input) and what
+    came of it, under the click's idempotency key: the same key again is answered with this
+    outcome, never with a second call. Submits spend the user's paid quota."""
+
+    class State(models.TextChoices):
+        SENDING = "sending", _("Sending")
+        ACCEPTED = "accepted", _("Accepted")
+        REFUSED = "refused", _("Refused")
+        UNCERTAIN = "uncertain", _("Maybe accepted")
+        NOT_SENT = "not_sent", _("Not sent")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=64)  # sha256 of the click's idempotency key
+    kind = models.CharField(max_length=16)  # imagine, action, modal
+    parent = models.ForeignKey(TrackedTask, null=True, blank=True, on_delete=models.SET_NULL)
+    custom_id = models.CharField(max_length=200, blank=True)
+    fingerprint = models.CharField(max_length=64, blank=True)  # an imagine's prompt and images
+    state = models.CharField(max_length=16, choices=State, default=State.SENDING)
+    task_id = models.CharField(max_length=64, blank=True)  # the task the gateway started
+    message = models.CharField(max_length=500, blank=True)  # stored in English (Stored)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_submit_per_key")]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.user} ({self.state})"

@@ -38,7 +38,13 @@ if TYPE_CHECKING:
 DERIVED_FIELDS = ["missing_at_gateway", "seen_at_gateway", "progress_changed_at", "state_hash"]
 # What a merge reads of each row: enough to compare and to know what happened, no JSON.
 COMPARED = ["pk", "task_id", "user_id", "state_hash", "status", "progress", "missing_at_gateway"]
-COMPARED += ["seen_at_gateway", "progress_changed_at", "archived_at", "last_error"]
+COMPARED += [
+    "seen_at_gateway",
+    "progress_changed_at",
+    "archived_at",
+    "last_error",
+    "parent_task_id",
+]
 
 
 # --- the lease ----------------------------------------------------------------------------------
@@ -174,11 +180,14 @@ def _updated(row: dict, task: UpstreamTask, state_hash: str, now) -> TrackedTask
     """A row object carrying only what bulk_update writes (plus what archive_soon reads)."""
     moved = (row["status"], row["progress"]) != (task.status, task.progress)
     moved_at = now if moved or not row["progress_changed_at"] else row["progress_changed_at"]
+    # The task it came from: the gateway's word where it gives one (trueai's parentId), else
+    # the link mjdash made when it submitted the button that started it.
+    stored = {**task.stored(), "parent_task_id": task.parent_task_id or row["parent_task_id"]}
     return TrackedTask(
         pk=row["pk"],
         user_id=row["user_id"],
         task_id=row["task_id"],
-        **task.stored(),
+        **stored,
         missing_at_gateway=False,
         seen_at_gateway=True,
         progress_changed_at=moved_at,
