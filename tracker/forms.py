@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import uuid
 from urllib.parse import urlsplit
 
 from django import forms
@@ -138,3 +140,98 @@ class EmailChannelForm(forms.Form):
         label=_("One message per batch: tasks that finish close together arrive as one e-mail"),
         required=False,
     )
+
+
+# --- acting on results: new jobs and the input a task waits for --------------------------------
+
+REFERENCE_TYPES = {  # the first bytes of the pictures a gateway takes as references
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+MAX_REFERENCES = 4
+SPEED_CHOICES = [
+    ("", _("The gateway's default")),
+    ("fast", _("Fast")),
+    ("relax", _("Relax")),
+    ("turbo", _("Turbo")),
+]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class ReferenceImagesField(forms.FileField):
+    """Up to MAX_REFERENCES pictures (PNG, JPEG, WebP or GIF, each at most
+    MJDASH_REFERENCE_MAX_BYTES), checked by their bytes, as data URLs for base64Array."""
+
+    widget = MultipleFileInput(attrs={"accept": "image/png,image/jpeg,image/webp,image/gif"})
+
+    def clean(self, data, initial=None) -> list[str]:
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        if len(files) > MAX_REFERENCES:
+            raise forms.ValidationError(
+                gettext("At most %(count)d reference images.") % {"count": MAX_REFERENCES}
+            )
+        return [_data_url(upload) for upload in files]
+
+
+def _data_url(upload) -> str:
+    limit = settings.MJDASH_REFERENCE_MAX_BYTES
+    if upload.size > limit:
+        raise forms.ValidationError(
+            gettext("“%(name)s” is larger than %(mb)d MB.")
+            % {"name": upload.name[:80], "mb": limit // (1024 * 1024)}
+        )
+    data = upload.read(limit + 1)
+    kind = next((t for magic, t in REFERENCE_TYPES.items() if data.startswith(magic)), "")
+    if not kind and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        kind = "image/webp"
+    if not kind:
+        raise forms.ValidationError(
+            gettext("“%(name)s” is not a PNG, JPEG, WebP or GIF picture.")
+            % {"name": upload.name[:80]}
+        )
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+
+
+class ImagineForm(forms.Form):
+    prompt = forms.CharField(
+        label=_("Prompt"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2, "autocomplete": "off"}),
+        error_messages={"required": _("Write a prompt for the new job.")},
+    )
+    images = ReferenceImagesField(label=_("Reference images"), required=False)
+    mode = forms.ChoiceField(label=_("Speed"), choices=SPEED_CHOICES, required=False)
+    key = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["key"] = uuid.uuid4().hex  # one per form shown: one per click
+
+
+class ModalForm(forms.Form):
+    prompt = forms.CharField(
+        label=_("Prompt"),
+        max_length=4000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "autocomplete": "off"}),
+    )
+    zoom = forms.DecimalField(
+        label=_("Zoom factor"),
+        min_value=1,
+        max_value=2,
+        decimal_places=2,
+        required=False,
+        help_text=_("From 1 to 2; sent as --zoom."),
+    )
+    key = forms.CharField(widget=forms.HiddenInput, max_length=300)
+
+    def text(self) -> str:
+        """The prompt as the gateway takes it, the zoom factor appended."""
+        prompt, zoom = self.cleaned_data["prompt"].strip(), self.cleaned_data.get("zoom")
+        return f"{prompt} --zoom {zoom.normalize()}".strip() if zoom else prompt

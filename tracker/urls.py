@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from .views import account, dashboard, export, gallery, media, notifications, tasks
+from .views import account, actions, dashboard, export, gallery, media, notifications, tasks
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -14,6 +14,9 @@ urlpatterns = [
     path("tasks/<str:task_id>/archive/", tasks.task_archive, name="task_archive"),
     path("tasks/<str:task_id>/thumb/", tasks.task_thumb, name="task_thumb"),
     path("tasks/<str:task_id>/organise/", tasks.task_organise, name="task_organise"),
+    path("tasks/<str:task_id>/action/", actions.task_action, name="task_action"),
+    path("tasks/<str:task_id>/modal/", actions.task_modal, name="task_modal"),
+    path("imagine/", actions.imagine, name="imagine"),
     path("gallery/", gallery.gallery, name="gallery"),
     path("gallery/download.zip", gallery.download_zip, name="download_zip"),
     path("gallery/bulk/", gallery.gallery_bulk, name="gallery_bulk"),

@@ -14,7 +14,7 @@ from django_htmx.http import HTMX_STOP_POLLING
 
 from .. import archive, gateway
 from ..filters import TaskFilter, query_string
-from ..forms import PasteForm
+from ..forms import ImagineForm, PasteForm
 from ..models import TrackedTask, TrackedTaskQuerySet
 from ..stored_text import render as translated
 from .common import AuthedRequest, unchanged_polls
@@ -39,7 +39,12 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     if request.method == "GET":
         gateway.refresh_due(request.user)
         archive.sweep()  # archive jobs a dead worker lost, at most once a minute
-    context = {"form": form, "result": result, **_list_context(request)}
+    context = {
+        "form": form,
+        "result": result,
+        "imagine_form": ImagineForm(),
+        **list_context(request),
+    }
     if request.htmx and request.method == "POST":
         return render(request, "tracker/dashboard.html#paste-response", context)
     return render(request, "tracker/dashboard.html", context)
@@ -51,14 +56,14 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
 def task_list(request: AuthedRequest) -> HttpResponse:
     """The poll target. Reads the database; the gateway service decides whether to ask."""
     gateway.refresh_due(request.user)
-    context = _list_context(request)
+    context = list_context(request)
     response = render(request, "tracker/dashboard.html#task-list-response", context)
     if not context["polling"]:
         response.status_code = HTMX_STOP_POLLING
     return response
 
 
-def _list_context(request: AuthedRequest) -> dict:
+def list_context(request: AuthedRequest) -> dict:
     mine = TrackedTask.objects.filter(user=request.user)
     finder = TaskFilter(request.GET, mine)
     page = Paginator(finder.apply(mine), PAGE_SIZE).get_page(request.GET.get("page"))

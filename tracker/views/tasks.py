@@ -11,8 +11,9 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 
-from .. import archive, gateway, tagging
+from .. import archive, buttons, gateway, tagging
 from ..family import family
+from ..forms import ModalForm
 from ..models import ArchivedFile, TrackedTask
 from ..stored_text import render as translated
 from .common import AuthedRequest, owned_task, unchanged_polls
@@ -42,6 +43,10 @@ def detail_context(task: TrackedTask, **extra) -> dict:
     main_video = videos[0] if videos else (whole if whole and whole.is_video else None)
     return {
         "task": task,
+        "actions": buttons.offered(task),
+        "modal_form": ModalForm(initial={"key": buttons.modal_key(task)})
+        if task.needs_input
+        else None,
         "whole": whole,
         "main_video": main_video,
         "quadrants": [f for f in files if f.is_quadrant],
@@ -49,6 +54,11 @@ def detail_context(task: TrackedTask, **extra) -> dict:
         "kept_bytes": sum(f.original.size for f in files),
         **extra,
     }
+
+
+def _modal_form(task: TrackedTask) -> ModalForm | None:
+    """The form for the input a task in MODAL waits for (its prompt; a custom zoom's factor)."""
+    return ModalForm(initial={"key": buttons.modal_key(task)}) if task.needs_input else None
 
 
 @login_required
