@@ -245,3 +245,12 @@ def test_submitting_needs_a_login_and_csrf(client, alice, sandbox):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(alice)
     assert strict.post("/imagine/", {"prompt": "x", "key": "c" * 32}).status_code == 403
+
+
+def test_the_lightbox_of_one_image_of_a_grid_offers_its_own_u_and_v(alice_client, sandbox):
+    grid = finished_grid(alice_client, sandbox)
+    whole = alice_client.get(f"/gallery/{grid.task_id}/view/", headers=POLL).content.decode()
+    assert all(f">{name}<" in whole for name in ("U1", "U4", "V1", "V4")) and "Reroll" in whole
+    third = alice_client.get(f"/gallery/{grid.task_id}/view/?part=3", headers=POLL).content.decode()
+    assert ">U3<" in third and ">V3<" in third and "Reroll" in third
+    assert ">U1<" not in third and ">V4<" not in third
