@@ -9,7 +9,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.conftest import NOVICEZK_TOKEN, use_gateway, wait_until
+from tests.conftest import NOVICEZK_TOKEN, run_worker, use_gateway, wait_until
 from tracker.models import Submission, TrackedTask
 
 pytestmark = pytest.mark.django_db
@@ -247,8 +247,10 @@ def test_submitting_needs_a_login_and_csrf(client, alice, sandbox):
     assert strict.post("/imagine/", {"prompt": "x", "key": "c" * 32}).status_code == 403
 
 
+@pytest.mark.django_db(transaction=True)  # the worker that keeps the four images commits
 def test_the_lightbox_of_one_image_of_a_grid_offers_its_own_u_and_v(alice_client, sandbox):
     grid = finished_grid(alice_client, sandbox)
+    run_worker()  # its four images are kept, so the lightbox can show one of them
     whole = alice_client.get(f"/gallery/{grid.task_id}/view/", headers=POLL).content.decode()
     assert all(f">{name}<" in whole for name in ("U1", "U4", "V1", "V4")) and "Reroll" in whole
     third = alice_client.get(f"/gallery/{grid.task_id}/view/?part=3", headers=POLL).content.decode()
