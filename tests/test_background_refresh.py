@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from datetime import timedelta
@@ -232,3 +233,31 @@ def test_refresh_tasks_once_refreshes_every_due_gateway(alice_client, sandbox):
     Gateway.objects.update(refresh_due_at=None)
     call_command("refresh_tasks", "--once", verbosity=0)
     assert TrackedTask.objects.get(task_id=task["id"]).status == "SUCCESS"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_gateway_never_holds_back_the_others(alice_client, sandbox, bob, bob_client, stub):
+    from tests.conftest import Answer, use_gateway
+    from tracker.worker import Loop
+
+    task = sandbox.create_task(step_seconds=60)
+    alice_client.post("/", {"ids": task["id"]})
+    stub.answer("/mj/task/list-by-condition", Answer(body=[b"[", b"]"], pause=4))
+    use_gateway(bob, stub.url, "sk-bob-on-a-slow-gateway-000000000000000000")
+    TrackedTask.objects.create(
+        user=bob, gateway=Gateway.objects.get(base_url=stub.url), task_id="1"
+    )
+    Gateway.objects.update(refresh_due_at=None)
+    sandbox.reset_stats()
+
+    loop = Loop(tick=0.1)
+    runner = threading.Thread(target=loop.run)
+    runner.start()
+    try:
+        time.sleep(3)  # the slow gateway's answer is still on its way
+        assert len(stub.requests) == 1
+        assert len(sandbox.asked()) >= 3  # alice's gateway was asked every interval all along
+    finally:
+        loop.stop()
+        runner.join(timeout=15)
+    assert not runner.is_alive()

@@ -82,42 +82,38 @@ def refresh_task_if_due(task: TrackedTask) -> None:
 
 
 def refresh_all_due() -> int:
-    """The worker's cycle: every gateway with unfinished tasks that is due and free is
-    refreshed, a few at once, each under its own lease. A failure in one gateway is logged
-    and never stops the others. Returns how many gateways this caller refreshed."""
+    """One pass over every gateway that is due (refresh_tasks --once): each refreshed under
+    its own lease, a few at once. Returns how many this caller refreshed."""
+    gateway_ids = due_gateway_ids()
+    if len(gateway_ids) <= 1:
+        return sum(refresh_one(gateway_id) for gateway_id in gateway_ids)
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(gateway_ids))) as pool:
+        return sum(pool.map(refresh_one, gateway_ids))
+
+
+def due_gateway_ids() -> list[int]:
+    """The gateways with unfinished tasks that are due and that nobody holds."""
     now = timezone.now()
     unfinished = TrackedTask.objects.filter(gateway=OuterRef("pk")).unfinished()
     due = (
         Gateway.objects.filter(Exists(unfinished))
         .filter(Q(refresh_due_at__isnull=True) | Q(refresh_due_at__lte=now))
         .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
-        .values_list("pk", flat=True)
     )
-    gateway_ids = list(due)
-    if len(gateway_ids) <= 1:
-        return sum(_refresh_one(gateway_id) for gateway_id in gateway_ids)
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(gateway_ids))) as pool:
-        return sum(pool.map(_in_thread(_refresh_one), gateway_ids))
+    return list(due.values_list("pk", flat=True))
 
 
-def _refresh_one(gateway_id: int) -> bool:
+def refresh_one(gateway_id: int) -> bool:
+    """One gateway's turn, for a worker's thread: a failure is logged and never reaches the
+    other gateways, and the thread's database connection is closed after."""
     try:
         return refresh_if_due(gateway_id)
     except Exception:  # one gateway's surprise is logged; the others still get their turn
         log.exception("refreshing gateway %s failed", gateway_id)
         return False
-
-
-def _in_thread(work):
-    """`work` for a pool thread: the thread's own database connection is closed after."""
-
-    def run(*args):
-        try:
-            return work(*args)
-        finally:
+    finally:
+        if threading.current_thread() is not threading.main_thread():
             connection.close()
-
-    return run
 
 
 def refresh_if_due(gateway_id: int) -> bool:
