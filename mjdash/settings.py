@@ -309,6 +309,12 @@ MJDASH_SUBMIT_TIMEOUT = envint("MJDASH_SUBMIT_TIMEOUT", "30")
 MJDASH_SUBMIT_RATE_PER_MINUTE = envint("MJDASH_SUBMIT_RATE_PER_MINUTE", "12")
 # The largest reference picture an Imagine may carry (sent to the gateway as base64).
 MJDASH_REFERENCE_MAX_BYTES = envint("MJDASH_REFERENCE_MAX_BYTES", str(5 * 1024 * 1024))
+# An upload larger than four such pictures is refused before its bytes are read.
+FILE_UPLOAD_HANDLERS = [
+    "tracker.uploads.CappedUpload",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 MJDASH_LIST_CHUNK = envint("MJDASH_LIST_CHUNK", "100")
 MJDASH_BREAKER_FAILURES = envint("MJDASH_BREAKER_FAILURES", "3")
 MJDASH_BREAKER_COOLOFF_SECONDS = envint("MJDASH_BREAKER_COOLOFF_SECONDS", "60")

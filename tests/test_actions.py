@@ -256,3 +256,35 @@ def test_the_lightbox_of_one_image_of_a_grid_offers_its_own_u_and_v(alice_client
     third = alice_client.get(f"/gallery/{grid.task_id}/view/?part=3", headers=POLL).content.decode()
     assert ">U3<" in third and ">V3<" in third and "Reroll" in third
     assert ">U1<" not in third and ">V4<" not in third
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_imagine_from_two_tabs_at_the_same_moment_is_one_job(alice, sandbox):
+    import threading
+
+    from tracker import gateway
+
+    sandbox.reset_stats()
+    start = threading.Barrier(2)
+
+    def tab(key: str) -> None:
+        start.wait()
+        gateway.imagine(alice, "two tabs, one click", [], "", key)
+
+    tabs = [threading.Thread(target=tab, args=(key * 32,)) for key in "xy"]
+    for thread in tabs:
+        thread.start()
+    for thread in tabs:
+        thread.join()
+    assert sandbox.stats()["submit"] == 1
+
+
+def test_an_upload_larger_than_any_form_takes_is_refused_before_it_is_read(
+    alice_client, sandbox, settings
+):
+    settings.MJDASH_REFERENCE_MAX_BYTES = 1000
+    big = SimpleUploadedFile("big.png", PNG + b"\0" * 400_000, content_type="image/png")
+    sandbox.reset_stats()
+    response = alice_client.post("/imagine/", {"prompt": "x", "images": [big], "key": "z" * 32})
+    assert response.status_code == 400
+    assert sandbox.stats() == {}

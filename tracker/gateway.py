@@ -351,7 +351,7 @@ def imagine(user, prompt: str, images: list[str], mode: str, key: str) -> Submis
     if not ownership.may_use(user, gateway):
         raise GatewayError(ownership.STAFF_ONLY, permanent=True)
     body = {"prompt": prompt, "base64Array": images}
-    same = submitting.fingerprint(gateway.pk, prompt, images, mode)
+    same = submitting.fingerprint(gateway.pk, prompt, mode, images=images)
     return _submit(user, gateway, "imagine", body, key, mode=mode, fingerprint=same)
 
 

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from . import ownership
-from .models import Gateway, Submission, TrackedTask
+from .models import Gateway, Profile, Submission, TrackedTask
 from .stored_text import Stored
 
 DUPLICATE_WINDOW = timedelta(seconds=60)
@@ -36,8 +36,11 @@ TAKEN = Stored.gettext(
 )
 
 
-def fingerprint(*parts) -> str:
-    text = json.dumps(parts, ensure_ascii=False, default=str)
+def fingerprint(*parts, images: list[str] = ()) -> str:
+    """What makes two imagines the same job: their words, and their pictures by hash (never
+    a copy of megabytes of base64)."""
+    pictures = [hashlib.sha256(image.encode()).hexdigest() for image in images]
+    text = json.dumps([*parts, pictures], ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -53,21 +56,24 @@ def within_rate(user) -> bool:
 
 def begin(user, key: str, kind: str, **fields) -> tuple[Submission, bool]:
     """Take the click's key: (a new submission, True) for the first request that carries it;
-    (the earlier one, False) for a double click, a resubmitted form or a retried request."""
+    (the earlier one, False) for a double click, a resubmitted form or a retried request. An
+    imagine's fingerprint is checked and taken under a lock on the user's profile row (an
+    immediate transaction on SQLite), so two tabs at the same moment cannot both send it."""
     digest = hashlib.sha256(key.encode()).hexdigest()
-    earlier = _same_imagine(user, fields.get("fingerprint", ""))
-    if earlier is not None:
-        return earlier, False
     try:
         with transaction.atomic():
+            if fields.get("fingerprint"):
+                Profile.objects.get_or_create(user=user)
+                Profile.objects.select_for_update().get(user=user)
+                earlier = _same_imagine(user, fields["fingerprint"])
+                if earlier is not None:
+                    return earlier, False
             return Submission.objects.create(user=user, key=digest, kind=kind, **fields), True
     except IntegrityError:
         return Submission.objects.get(user=user, key=digest), False
 
 
 def _same_imagine(user, fingerprint: str) -> Submission | None:
-    if not fingerprint:
-        return None
     recent = timezone.now() - DUPLICATE_WINDOW
     return (
         Submission.objects.filter(user=user, fingerprint=fingerprint, created_at__gte=recent)
