@@ -216,12 +216,56 @@ def make_deferred_jobs_due() -> None:
 
         DBTaskResult.objects.update(run_after=timezone.now())
         return
-    import django_rq
-    from rq.registry import ScheduledJobRegistry
-
-    registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
+    registry = _rq_registries()[0]
     for job_id in registry.get_job_ids():
         registry.connection.zadd(registry.key, {job_id: 0})  # due at the epoch: due now
+
+
+def queued_jobs(task_name: str) -> int:
+    """How many jobs of the task `task_name` were queued, on either queue: waiting, deferred,
+    running or done."""
+    if django_settings.MJDASH_TASK_QUEUE != "rq":
+        from django_tasks_db.models import DBTaskResult
+
+        return DBTaskResult.objects.filter(task_path__endswith=f".{task_name}").count()
+    import django_rq
+    from rq.job import Job
+
+    queue = django_rq.get_queue("default")
+    ids = {*queue.get_job_ids()}.union(*(r.get_job_ids() for r in _rq_registries()))
+    jobs = Job.fetch_many(sorted(ids), connection=queue.connection)
+    return sum(1 for job in jobs if job and job.func_name.endswith(f".{task_name}"))
+
+
+def drop_queued_jobs() -> None:
+    """Every job waiting or deferred is lost, as when a worker dies with them (on RQ: a Redis
+    that lost its data)."""
+    if django_settings.MJDASH_TASK_QUEUE != "rq":
+        from django_tasks_db.models import DBTaskResult
+
+        DBTaskResult.objects.all().delete()
+        return
+    import django_rq
+
+    django_rq.get_queue("default").empty()
+    scheduled = _rq_registries()[0]
+    for job_id in scheduled.get_job_ids():
+        scheduled.remove(job_id, delete_job=True)
+
+
+def _rq_registries() -> list:
+    """The RQ queue's registries: scheduled first, then started, finished and failed."""
+    import django_rq
+    from rq.registry import (
+        FailedJobRegistry,
+        FinishedJobRegistry,
+        ScheduledJobRegistry,
+        StartedJobRegistry,
+    )
+
+    queue = django_rq.get_queue("default")
+    kinds = (ScheduledJobRegistry, StartedJobRegistry, FinishedJobRegistry, FailedJobRegistry)
+    return [kind(queue=queue) for kind in kinds]
 
 
 def track_new_task(client, sandbox: Sandbox, **fields) -> str:

@@ -13,9 +13,16 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
-from tests.conftest import Answer, run_worker, track_new_task, wait_until
+from tests.conftest import (
+    Answer,
+    drop_queued_jobs,
+    make_deferred_jobs_due,
+    queued_jobs,
+    run_worker,
+    track_new_task,
+    wait_until,
+)
 from tracker import notify
 from tracker.models import Channel, Notice, TrackedTask
 
@@ -50,7 +57,7 @@ def calls(stub) -> list[dict]:
 
 def run_retries_now() -> None:
     """The wait before the next try has passed."""
-    DBTaskResult.objects.update(run_after=timezone.now())
+    make_deferred_jobs_due()
     run_worker()
 
 
@@ -96,7 +103,7 @@ def test_a_task_the_refresh_sees_finish_is_noted_once_with_no_page_asking_twice(
     add_webhook(alice_client, f"{stub.url}/hook")
     row = watched_until_finished(alice_client, sandbox)
     assert Notice.objects.filter(task=row).count() == 1
-    assert DBTaskResult.objects.filter(task_path__endswith="send_notices").count() == 1
+    assert queued_jobs("send_notices") == 1
 
 
 def test_tasks_that_were_finished_when_pasted_are_not_announced(alice_client, sandbox, stub):
@@ -357,7 +364,7 @@ def test_the_hook_ignores_rows_that_are_gone_or_unfinished(alice_client, alice, 
 def test_what_a_dead_worker_lost_is_sent_after_the_sweep(alice_client, sandbox, stub):
     add_webhook(alice_client, f"{stub.url}/hook")
     watched_until_finished(alice_client, sandbox)
-    DBTaskResult.objects.all().delete()  # the worker died with the queued job
+    drop_queued_jobs()  # the worker died with the queued job
     run_worker()
     assert stub.requests == []
     Notice.objects.update(created_at=timezone.now() - timedelta(minutes=10))
