@@ -204,6 +204,7 @@ def test_an_email_reaches_the_outbox_once(alice_client, alice, sandbox, settings
     page = alice_client.get("/settings/").content.decode()
     assert 'value="alice@example.com"' in page  # her address, ready to add
     alice_client.post("/settings/notifications/email/", {"email-target": "alice@example.com"})
+    confirmed(alice_client)
     row = watched_until_finished(alice_client, sandbox, prompt="a lighthouse")
     run_worker()
     run_worker()
@@ -221,10 +222,59 @@ def test_an_email_set_up_in_chinese_arrives_in_chinese(alice_client, sandbox, se
         {"email-target": "alice@example.com"},
         HTTP_ACCEPT_LANGUAGE="zh-CN",
     )
+    [confirmation] = mail.outbox
+    assert re.search(r"[\u4e00-\u9fff]", confirmation.subject)
+    confirmed(alice_client)
     row = watched_until_finished(alice_client, sandbox, outcome="FAILURE")
     run_worker()
     [message] = mail.outbox
     assert row.task_id in message.subject and re.search(r"[\u4e00-\u9fff]", message.subject)
+
+
+def confirmed(client) -> None:
+    """Follow the link in the confirmation e-mail, as its owner, logged in; the outbox is then
+    left for what comes after."""
+    [confirmation] = mail.outbox
+    link = re.search(r"https?://\S+|/settings/\S+", confirmation.body).group(0)
+    response = client.get(link[link.index("/settings/") :], follow=True)
+    assert "Confirmed" in response.content.decode() or "已确认" in response.content.decode()
+    mail.outbox.clear()
+
+
+def test_an_address_gets_nothing_but_its_confirmation_until_its_owner_follows_the_link(
+    alice_client, bob_client, alice, sandbox, settings
+):
+    settings.MAILERS = LOCMEM
+    alice_client.post("/settings/notifications/email/", {"email-target": "someone@example.org"})
+    [confirmation] = mail.outbox
+    assert confirmation.to == ["someone@example.org"] and "/confirm/" in confirmation.body
+    assert "Waiting for you to confirm" in alice_client.get("/settings/").content.decode()
+    watched_until_finished(alice_client, sandbox, prompt="not for a stranger's inbox")
+    run_worker()
+    assert len(mail.outbox) == 1  # the confirmation alone
+
+    link = re.search(r"/settings/notifications/\d+/confirm/\S+", confirmation.body).group(0)
+    assert bob_client.get(link).status_code == 404  # only its owner can confirm it
+    forged = link.rsplit("/confirm/", 1)[0] + "/confirm/forged:token/"
+    alice_client.get(forged)
+    assert Channel.objects.get().confirmed_at is None
+    alice_client.get(link)
+    assert Channel.objects.get().confirmed_at is not None
+
+
+def test_tests_and_confirmations_are_a_few_an_hour(alice_client, settings, stub):
+    from tracker import notify
+
+    add_webhook(alice_client, f"{stub.url}/hook", SECRET)
+    channel = Channel.objects.get()
+    answers = [
+        alice_client.post(
+            f"/settings/notifications/{channel.pk}/test/", headers={"HX-Request": "true"}
+        )
+        for _ in range(notify.SENDS_PER_HOUR + 2)
+    ]
+    assert len(stub.requests) == notify.SENDS_PER_HOUR
+    assert "at most" in answers[-1].content.decode()
 
 
 def test_without_a_mail_server_there_is_no_email_option(alice_client):

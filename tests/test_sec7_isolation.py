@@ -7,8 +7,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.conftest import run_worker
-from tracker import apitokens
-from tracker.models import TaskOwner, TrackedTask
+from tracker import apitokens, notify
+from tracker.models import Channel, TaskOwner, TrackedTask
 
 pytestmark = pytest.mark.django_db(transaction=True)
 METHODS = ["get", "post", "put", "patch", "delete", "head", "options"]
@@ -35,7 +35,8 @@ def owned_routes() -> list[tuple[str, str]]:
     for template, name, arguments in routes():
         if not arguments or name in NOT_OWNED:
             continue
-        assert arguments <= {"task_id", "part"}, f"{name} takes {arguments}: teach this test"
+        owned = arguments <= {"task_id", "part"} or arguments <= {"channel_id", "token"}
+        assert owned, f"{name} takes {arguments}: teach this test"
         found.append((template, name))
     return found
 
@@ -45,6 +46,7 @@ def test_the_walk_finds_every_task_route():
     assert {
         "task_detail", "task_seed", "task_recheck", "task_untrack", "task_archive", "task_thumb",
         "task_organise", "image", "thumb", "image_part", "thumb_part", "api_task", "lightbox",
+        "task_action", "task_modal", "channel_test", "channel_remove", "channel_confirm",
     } <= names  # fmt: skip
 
 
@@ -55,8 +57,10 @@ def test_a_stranger_gets_404_everywhere_and_nothing_moves(
     alice_client.post("/", {"ids": task})
     run_worker()  # her images are archived: the quadrant routes have files behind them
     assert TrackedTask.objects.get(task_id=task).archived_at is not None
+    channel = notify.add_channel(alice, Channel.Kind.EMAIL, "alice@example.org")  # hers alone
     before = list(TrackedTask.objects.values())
     owners = list(TaskOwner.objects.values())
+    channels = list(Channel.objects.values())
     # The strangers are logged in, and carry an API token of their own for the API's routes.
     settings.MJDASH_API_RATE_PER_MINUTE = 10_000
     tokens = {
@@ -67,6 +71,8 @@ def test_a_stranger_gets_404_everywhere_and_nothing_moves(
     tried = 0
     for template, name in owned_routes():
         path = "/" + template.replace("<str:task_id>", task).replace("<int:part>", "1")
+        path = path.replace("<int:channel_id>", str(channel.pk))
+        path = path.replace("<str:token>", notify.confirmation_token(channel))
         for stranger in (bob_client, carol_client):
             for method in METHODS:
                 for variant in VARIANTS:
@@ -81,4 +87,5 @@ def test_a_stranger_gets_404_everywhere_and_nothing_moves(
     assert tried >= 5 * 2 * 7 * 5 * 2
     assert list(TrackedTask.objects.values()) == before
     assert list(TaskOwner.objects.values()) == owners
+    assert list(Channel.objects.values()) == channels
     assert sum(sandbox.stats().values()) == 0

@@ -550,6 +550,9 @@ class Channel(models.Model):
     digest = models.BooleanField(default=False)
     language = models.CharField(max_length=16, blank=True)  # the e-mails' language
     created_at = models.DateTimeField(default=timezone.now)
+    # An e-mail address sends nothing but its confirmation until its owner follows the link
+    # in it: nobody can point mjdash's mail at someone else's inbox. Webhooks need none.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
     last_outcome = models.CharField(max_length=16, blank=True, choices=Outcome)
     last_error = models.CharField(max_length=500, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)

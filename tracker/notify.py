@@ -31,6 +31,7 @@ from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
+from django.core import signing
 from django.core.cache import cache
 from django.core.mail import EmailMessage, mailers
 from django.db import transaction
@@ -46,6 +47,10 @@ from .tasks import send_delivery, send_notices
 
 log = logging.getLogger(__name__)
 MAX_DIGEST = 200  # tasks in one message; a bigger batch goes out as several
+FOLD_AFTER = 10  # more tasks owed at once than this go out as one message, digest or not
+SENDS_PER_HOUR = 6  # tests and confirmations one account may ask for in an hour
+CONFIRM_SALT = "mjdash.notify.confirm"
+CONFIRM_DAYS = 3
 MAX_BACKOFF = timedelta(hours=1)
 SWEEP_EVERY = 60  # seconds between looks for work a dead worker lost
 SIGNATURE, TIMESTAMP = "X-Mjdash-Signature", "X-Mjdash-Timestamp"
@@ -82,7 +87,8 @@ def finished(row_ids: list[int]) -> None:
         return
     rows = TrackedTask.objects.filter(pk__in=row_ids, status__in=FINISHED)
     try:
-        channels = list(Channel.objects.filter(user__in=rows.values("user")).only("user", "digest"))
+        mine = Channel.objects.filter(user__in=rows.values("user"), confirmed_at__isnull=False)
+        channels = list(mine.only("user", "digest"))
         if channels:
             with transaction.atomic():  # a savepoint: a failure here leaves the refresh whole
                 _note(rows, channels)
@@ -125,7 +131,9 @@ def send_pending(channel_id: int) -> str:
         return "the channel was removed"
     owed = Notice.objects.filter(channel=channel, delivery=None).order_by("pk")
     owed_ids = list(owed.values_list("pk", flat=True))
-    size = MAX_DIGEST if channel.digest else 1
+    # A flood (a gateway finishing hundreds at once) goes out as one message, not hundreds:
+    # a receiver, and the queue every worker shares, never take more than a few at a time.
+    size = MAX_DIGEST if channel.digest or len(owed_ids) > FOLD_AFTER else 1
     queued = 0
     for start in range(0, len(owed_ids), size):
         delivery = _bundle(channel, owed_ids[start : start + size])
@@ -206,9 +214,62 @@ def _record(delivery: Delivery, state: str, outcome: str, error: str = "", due=N
     )
 
 
+def may_send_now(user) -> bool:
+    """At most SENDS_PER_HOUR tests and confirmations an hour for one account: the buttons
+    cannot make mjdash a mail cannon or a POST generator."""
+    key = f"mjdash:notify-sends:{user.pk}:{int(time.time() // 3600)}"
+    cache.add(key, 0, timeout=2 * 3600)
+    try:
+        return cache.incr(key) <= SENDS_PER_HOUR
+    except ValueError:  # the counter expired between add and incr
+        return True
+
+
+def confirmation_token(channel: Channel) -> str:
+    return signing.dumps([channel.pk, channel.target], salt=CONFIRM_SALT, compress=True)
+
+
+def confirm(channel: Channel, token: str) -> bool:
+    """The link in a confirmation e-mail: True once this very address is confirmed."""
+    try:
+        pk, target = signing.loads(token, salt=CONFIRM_SALT, max_age=CONFIRM_DAYS * 86400)
+    except (signing.BadSignature, ValueError, TypeError):
+        return False
+    if (pk, target) != (channel.pk, channel.target):
+        return False
+    Channel.objects.filter(pk=channel.pk, confirmed_at__isnull=True).update(
+        confirmed_at=timezone.now()
+    )
+    return True
+
+
+def send_confirmation(channel: Channel) -> tuple[bool, str]:
+    """The one message an unconfirmed address gets: a link that confirms it."""
+    path = reverse("channel_confirm", args=[channel.pk, confirmation_token(channel)])
+    with translation.override(channel.language or settings.LANGUAGE_CODE):
+        subject = gettext("Confirm this address for mjdash notifications")
+        body = render_to_string(
+            "tracker/notify_confirm.txt", {"link": _link(path), "days": CONFIRM_DAYS}
+        )
+    try:
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [channel.target]).send(
+            using="default"
+        )
+    except (OSError, smtplib.SMTPException, KeyError) as exc:
+        error = MAIL_FAILED.english(kind=type(exc).__name__)
+        Channel.objects.filter(pk=channel.pk).update(
+            last_error=error, last_attempt_at=timezone.now()
+        )
+        return False, error
+    return True, ""
+
+
 def send_test(channel: Channel) -> tuple[bool, str]:
     """The settings page's button: one message saying it is a test, sent now, recorded like
-    any other (and not tried again). Returns (sent, why not)."""
+    any other (and not tried again). Returns (sent, why not). An address not confirmed yet
+    gets its confirmation again instead."""
+    if channel.confirmed_at is None:
+        return send_confirmation(channel)
     delivery = Delivery.objects.create(channel=channel, test=True, due_at=timezone.now())
     attempt(delivery.pk)
     delivery.refresh_from_db()
@@ -363,11 +424,16 @@ def mail_ready() -> bool:
 def add_channel(user, kind: str, target: str, secret: str = "", digest: bool = False) -> Channel:
     if Channel.objects.filter(user=user).count() >= Channel.MAX_PER_USER:
         raise TooMany()
-    return Channel.objects.create(
+    webhook = kind == Channel.Kind.WEBHOOK
+    channel = Channel.objects.create(
         user=user,
         kind=kind,
         target=target,
-        secret=secret if kind == Channel.Kind.WEBHOOK else "",
+        secret=secret if webhook else "",
         digest=digest,
         language=translation.get_language() or "",
+        confirmed_at=timezone.now() if webhook else None,
     )
+    if not webhook and may_send_now(user):
+        send_confirmation(channel)
+    return channel

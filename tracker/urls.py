@@ -57,6 +57,11 @@ urlpatterns = [
         notifications.channel_remove,
         name="channel_remove",
     ),
+    path(
+        "settings/notifications/<int:channel_id>/confirm/<str:token>/",
+        notifications.channel_confirm,
+        name="channel_confirm",
+    ),
     path("export.csv", export.export_csv, name="export_csv"),
     path("export.json", export.export_json, name="export_json"),
     path("accounts/signup/", account.signup, name="signup"),

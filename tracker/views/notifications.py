@@ -3,26 +3,39 @@ each with its last outcome and a "Send a test" button. (The page itself is accou
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from .. import notify
 from ..forms import EmailChannelForm, WebhookForm
 from ..models import Channel
+from ..stored_text import Stored
 from ..stored_text import render as translated
 from .account import settings_with
 from .common import AuthedRequest
 
 FORMS = {Channel.Kind.WEBHOOK: WebhookForm, Channel.Kind.EMAIL: EmailChannelForm}
+TOO_MANY_SENDS = Stored.gettext(
+    "Not sent: at most %(count)s tests and confirmations an hour. Try again later."
+)
 
 
-def get_channel_for_user(request: AuthedRequest, channel_id: int) -> Channel:
-    """The only way a view loads a channel: its owner's, or 404."""
-    return get_object_or_404(Channel, pk=channel_id, user=request.user)
+def owned_channel(view):
+    """Load the channel named in the URL for its owner before anything else, method checks
+    included, so a stranger gets the same 404 for every method on every channel route."""
+
+    @wraps(view)
+    def load(request: AuthedRequest, channel_id: int, **kwargs) -> HttpResponse:
+        channel = get_object_or_404(Channel, pk=channel_id, user=request.user)
+        return view(request, channel, **kwargs)
+
+    return load
 
 
 @login_required
@@ -43,20 +56,33 @@ def channel_add(request: AuthedRequest, kind: str) -> HttpResponse:
             % {"count": Channel.MAX_PER_USER},
         )
         return redirect("settings")
-    messages.success(request, _("Saved. Tasks that finish from now on are announced there."))
+    if kind == Channel.Kind.EMAIL:
+        messages.success(
+            request,
+            _("Saved. Follow the link we sent to that address to start receiving messages there."),
+        )
+    else:
+        messages.success(request, _("Saved. Tasks that finish from now on are announced there."))
     return redirect("settings")
 
 
 @login_required
+@owned_channel
 @require_POST
-def channel_test(request: AuthedRequest, channel_id: int) -> HttpResponse:
-    """One message now, marked as a test; its outcome is kept like any other's."""
-    channel = get_channel_for_user(request, channel_id)
-    sent, error = notify.send_test(channel)
+def channel_test(request: AuthedRequest, channel: Channel) -> HttpResponse:
+    """One message now, marked as a test; its outcome is kept like any other's. (An address
+    not confirmed yet gets its confirmation again.) A few an hour."""
+    if notify.may_send_now(request.user):
+        sent, error = notify.send_test(channel)
+    else:
+        sent, error = False, TOO_MANY_SENDS.english(count=notify.SENDS_PER_HOUR)
     if request.htmx:
         channel.refresh_from_db()
-        return render(request, "tracker/settings.html#channel", {"channel": channel})
-    if sent:
+        context = {"channel": channel, "refused": "" if sent else error}
+        return render(request, "tracker/settings.html#channel", context)
+    if sent and channel.confirmed_at is None:
+        messages.success(request, _("The confirmation link was sent again."))
+    elif sent:
         messages.success(request, _("The test was sent."))
     else:
         messages.error(request, translated(error))
@@ -64,8 +90,23 @@ def channel_test(request: AuthedRequest, channel_id: int) -> HttpResponse:
 
 
 @login_required
+@owned_channel
 @require_POST
-def channel_remove(request: AuthedRequest, channel_id: int) -> HttpResponse:
-    get_channel_for_user(request, channel_id).delete()
+def channel_remove(request: AuthedRequest, channel: Channel) -> HttpResponse:
+    channel.delete()
     messages.success(request, _("Removed: nothing more is sent there."))
+    return redirect("settings")
+
+
+@login_required
+@owned_channel
+@require_GET
+def channel_confirm(request: AuthedRequest, channel: Channel, token: str) -> HttpResponse:
+    """The link in a confirmation e-mail, opened while logged in as the address's owner."""
+    if notify.confirm(channel, token):
+        messages.success(request, _("Confirmed: finished tasks are announced at this address."))
+    else:
+        messages.error(
+            request, _("That confirmation link is not valid any more: send a new one below.")
+        )
     return redirect("settings")
