@@ -194,6 +194,18 @@ def test_a_digest_sends_one_message_for_tasks_finishing_together(
     assert len(stub.requests) == 1
 
 
+def test_a_flood_of_finished_tasks_goes_to_a_plain_webhook_as_one_message(
+    alice_client, sandbox, stub
+):
+    add_webhook(alice_client, f"{stub.url}/hook")  # no digest asked for
+    ids = [sandbox.create_task(step_seconds=0.2, prompt=f"dog {n}")["id"] for n in range(12)]
+    alice_client.post("/", {"ids": "\n".join(ids)})
+    wait_until(lambda: alice_client.get("/tasks/list/", headers=POLL).status_code == 286)
+    run_worker()
+    [call] = calls(stub)
+    assert sorted(t["id"] for t in json.loads(call["body"])["tasks"]) == sorted(ids)
+
+
 # --- e-mail -------------------------------------------------------------------------------------
 
 
