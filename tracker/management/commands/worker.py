@@ -26,7 +26,16 @@ def queue_worker_argv() -> list[str]:
     manage = str(settings.BASE_DIR / "manage.py")
     if settings.MJDASH_TASK_QUEUE == "rq":
         return [sys.executable, manage, "rqworker", "default", "--with-scheduler"]
-    return [sys.executable, manage, "db_worker", "--interval", "1", "--no-reload"]
+    return [
+        sys.executable,
+        manage,
+        "db_worker",
+        "--interval",
+        "1",
+        "--no-reload",
+        "--verbosity",
+        "0",
+    ]
 
 
 def _die_with_parent() -> None:
