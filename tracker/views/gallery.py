@@ -278,7 +278,7 @@ def _fingerprint(rows: QuerySet) -> list[int]:
     """What identifies a selection: how many rows, and the sum and the largest of their keys.
     A row that joined or left the filter since the confirm page changes it."""
     found = rows.order_by().aggregate(n=Count("pk"), total=Sum("pk"), top=Max("pk"))
-    return [found["n"], found["total"] or 0, found["top"] or 0]
+    return [found["n"], int(found["total"] or 0), found["top"] or 0]  # PostgreSQL: a Decimal
 
 
 def _confirmed(request: AuthedRequest, rows: QuerySet) -> bool:
