@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from . import archive, gateway, heartbeat, notify
 
@@ -56,6 +56,8 @@ class Loop:
             self._pool.shutdown(wait=True)  # each refresh under way ends by its deadline
             heartbeat.stop(self.name)
             log.info("refresh loop %s stopped", self.name)
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()  # a loop run in a thread leaves no connection behind
 
     def tick_once(self) -> int:
         """One tick of the running loop: hand each due gateway that is not being asked
