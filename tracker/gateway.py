@@ -17,7 +17,7 @@ from functools import partial
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from . import breaker, heartbeat, notify, ownership, refresh, submitting, tracking
@@ -95,11 +95,7 @@ def due_gateway_ids() -> list[int]:
     """The gateways with unfinished tasks that are due and that nobody holds."""
     now = timezone.now()
     unfinished = TrackedTask.objects.filter(gateway=OuterRef("pk")).unfinished()
-    due = (
-        Gateway.objects.filter(Exists(unfinished))
-        .filter(Q(refresh_due_at__isnull=True) | Q(refresh_due_at__lte=now))
-        .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
-    )
+    due = Gateway.objects.filter(Exists(unfinished)).filter(refresh.free_and_due(now))
     return list(due.values_list("pk", flat=True))
 
 

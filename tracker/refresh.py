@@ -57,17 +57,19 @@ def claim(gateway_id: int) -> str:
     holds it. Returns the holder's token ("" for everyone else). A holder that dies keeps the
     gateway only until its lease (MJDASH_REFRESH_LEASE_SECONDS) runs out."""
     now, holder = timezone.now(), secrets.token_hex(8)
-    won = (
-        Gateway.objects.filter(pk=gateway_id)
-        .filter(Q(refresh_due_at__isnull=True) | Q(refresh_due_at__lte=now))
-        .filter(Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
-        .update(
-            refresh_holder=holder,
-            refresh_lease_until=now + timedelta(seconds=settings.MJDASH_REFRESH_LEASE_SECONDS),
-            refresh_due_at=now + _seconds(settings.MJDASH_REFRESH_SECONDS),
-        )
+    won = Gateway.objects.filter(free_and_due(now), pk=gateway_id).update(
+        refresh_holder=holder,
+        refresh_lease_until=now + _seconds(settings.MJDASH_REFRESH_LEASE_SECONDS),
+        refresh_due_at=now + _seconds(settings.MJDASH_REFRESH_SECONDS),
     )
     return holder if won else ""
+
+
+def free_and_due(now) -> Q:
+    """A gateway whose interval has passed and that nobody holds (or whose holder's lease ran
+    out): the claim's condition, and the worker's list of what to hand out."""
+    due = Q(refresh_due_at__isnull=True) | Q(refresh_due_at__lte=now)
+    return due & (Q(refresh_lease_until__isnull=True) | Q(refresh_lease_until__lte=now))
 
 
 def release(gateway_id: int, holder: str, *, asked_slow: bool) -> None:
@@ -104,8 +106,7 @@ def due(gateway: Gateway) -> Due:
     )
     if not slow_lane:
         rows = rows.filter(fast_lane(now))
-    ids = rows.order_by().values_list("task_id", flat=True).distinct()
-    return Due(list(ids), slow_lane)
+    return Due(_ids(rows), slow_lane)
 
 
 def fast_lane(now) -> Q:
@@ -118,8 +119,12 @@ def fast_lane(now) -> Q:
 
 def unfinished_ids(gateway: Gateway) -> list[str]:
     """Every unfinished id tracked on this gateway, by anyone, each once."""
-    rows = TrackedTask.objects.filter(gateway=gateway).unfinished().order_by()
-    return list(rows.values_list("task_id", flat=True).distinct())
+    return _ids(TrackedTask.objects.filter(gateway=gateway).unfinished())
+
+
+def _ids(rows: QuerySet) -> list[str]:
+    """Each task ID among `rows` once (two users may track one ID on a shared token)."""
+    return list(rows.order_by().values_list("task_id", flat=True).distinct())
 
 
 # --- merging the answers ----------------------------------------------------------------------
