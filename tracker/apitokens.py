@@ -7,17 +7,15 @@ a secret nobody can guess."""
 from __future__ import annotations
 
 import hashlib
-import math
 import secrets
-import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import ratelimit
 from .models import AccessToken
 
 PREFIX = "mjd_"
@@ -77,17 +75,8 @@ def authenticate(request: HttpRequest) -> AccessToken | None:
 def retry_after(row: AccessToken) -> int:
     """0 when this call is within the token's rate, else the seconds until the next window.
     A fixed one-minute window in the cache (shared by every process when it is Redis)."""
-    now = time.time()
-    key = f"mjdash:api-rate:{row.pk}:{int(now // WINDOW)}"
-    cache.add(key, 0, timeout=WINDOW + 1)
-    try:
-        calls = cache.incr(key)
-    except ValueError:  # the window ended between add and incr: this is the new one's first
-        cache.add(key, 1, timeout=WINDOW + 1)
-        calls = 1
-    if calls <= settings.MJDASH_API_RATE_PER_MINUTE:
-        return 0
-    return max(1, math.ceil(WINDOW - now % WINDOW))
+    calls, wait = ratelimit.hit(f"api:{row.pk}", WINDOW)
+    return 0 if calls <= settings.MJDASH_API_RATE_PER_MINUTE else wait
 
 
 def _stamp(row: AccessToken) -> None:

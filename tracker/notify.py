@@ -41,6 +41,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext, ngettext
 
+from . import ratelimit
 from .models import FINISHED, Channel, Delivery, Notice, Status, TrackedTask
 from .stored_text import Stored
 from .tasks import send_delivery, send_notices
@@ -217,12 +218,7 @@ def _record(delivery: Delivery, state: str, outcome: str, error: str = "", due=N
 def may_send_now(user) -> bool:
     """At most SENDS_PER_HOUR tests and confirmations an hour for one account: the buttons
     cannot make mjdash a mail cannon or a POST generator."""
-    key = f"mjdash:notify-sends:{user.pk}:{int(time.time() // 3600)}"
-    cache.add(key, 0, timeout=2 * 3600)
-    try:
-        return cache.incr(key) <= SENDS_PER_HOUR
-    except ValueError:  # the counter expired between add and incr
-        return True
+    return ratelimit.hit(f"notify-sends:{user.pk}", 3600)[0] <= SENDS_PER_HOUR
 
 
 def confirmation_token(channel: Channel) -> str:

@@ -18,11 +18,10 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import ownership
+from . import ownership, ratelimit
 from .models import Gateway, Profile, Submission, TrackedTask
 from .stored_text import Stored
 
@@ -46,12 +45,7 @@ def fingerprint(*parts, images: list[str] = ()) -> str:
 
 def within_rate(user) -> bool:
     """At most MJDASH_SUBMIT_RATE_PER_MINUTE submits a minute for one account."""
-    key = f"mjdash:submits:{user.pk}:{int(timezone.now().timestamp() // 60)}"
-    cache.add(key, 0, timeout=120)
-    try:
-        return cache.incr(key) <= settings.MJDASH_SUBMIT_RATE_PER_MINUTE
-    except ValueError:  # the counter expired between add and incr
-        return True
+    return ratelimit.hit(f"submits:{user.pk}", 60)[0] <= settings.MJDASH_SUBMIT_RATE_PER_MINUTE
 
 
 def begin(user, key: str, kind: str, **fields) -> tuple[Submission, bool]:
